@@ -1,0 +1,28 @@
+# Two commands do all the set-up on a fresh machine: `make bench` (the main job) and `make test`.
+# Each creates .venv when it is missing and installs archzoo with the pinned versions first.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install test lint bench models clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+
+test: lint
+	$(PY) -m pytest
+
+models: $(STAMP)
+	$(VENV)/bin/zoo models
+
+bench: models
+
+clean:
+	rm -rf $(VENV) *.egg-info

@@ -1,0 +1,71 @@
+"""Helpers shared by the synthetic sets, the format readers and the transforms.
+
+They live in one place so that every source agrees on the same conventions: how an image is
+read and how a failure names its file, which keypoints count as inside an image, and how
+left/right joint pairs are derived and applied. Keypoint coordinates throughout the data layer
+are in pixels, with the centre of pixel (column i, row j) at (x, y) = (i, j).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+IGNORE_INDEX = 255
+"""Mask value for pixels that take no part in the segmentation loss or metrics (VOC convention)."""
+
+
+def read_rgb(path: str | Path) -> np.ndarray:
+    """Read an image file as an HxWx3 uint8 RGB array.
+
+    Raises OSError whose message names `path` when the file is missing, truncated or not an
+    image, because PIL's own messages often do not say which file failed.
+    """
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
+        raise OSError(f"cannot read image {path}: {error}") from error
+
+
+def flip_pairs_from_names(names: Sequence[str]) -> list[tuple[int, int]]:
+    """Pair every joint named "left_<part>" with the joint named "right_<part>" (COCO naming).
+
+    Returns (left_index, right_index) tuples in the order of the left joints. A left joint
+    without a right partner, or the reverse, raises ValueError, since a flip could not swap it.
+    """
+    index = {name: i for i, name in enumerate(names)}
+    pairs = []
+    for name, i in index.items():
+        for side, other in (("left_", "right_"), ("right_", "left_")):
+            if name.startswith(side) and other + name[len(side) :] not in index:
+                raise ValueError(
+                    f"joint {name!r} has no partner {other + name[len(side) :]!r} among {list(names)}; "
+                    "a horizontal flip needs both sides"
+                )
+        if name.startswith("left_"):
+            pairs.append((i, index["right_" + name[len("left_") :]]))
+    return pairs
+
+
+def flip_permutation(num_joints: int, flip_pairs: Sequence[tuple[int, int]]) -> np.ndarray:
+    """Index array that reorders joints after a horizontal flip: joint j takes the data of perm[j].
+
+    A flip turns the left wrist into something that looks like a right wrist, so the arrays are
+    reordered to keep index = meaning. Indices outside range(num_joints) raise ValueError.
+    """
+    perm = np.arange(num_joints)
+    for left, right in flip_pairs:
+        if not (0 <= left < num_joints and 0 <= right < num_joints):
+            raise ValueError(f"flip pair {(left, right)} is out of range for {num_joints} joints")
+        perm[left], perm[right] = right, left
+    return perm
+
+
+def inside_image(keypoints: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Boolean (K,) array: which (K, 2) xy keypoints lie on a pixel of a width x height image."""
+    x, y = keypoints[:, 0], keypoints[:, 1]
+    return (x >= -0.5) & (x < width - 0.5) & (y >= -0.5) & (y < height - 0.5)

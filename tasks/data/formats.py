@@ -1,0 +1,249 @@
+"""Readers for real dataset formats on local disk: CIFAR pickles, ImageFolder, image+mask folders, COCO.
+
+Nothing is downloaded: each reader takes paths to files the user already has. Every reader returns
+the same item types as the synthetic set of its task (numpy HxWx3 uint8 images; int labels; HxW
+uint8 masks; float32 keypoints and visibility), so the transforms and data modules do not care where
+an item came from. Problems surface as errors that name the file, the bad value and the fix:
+checks that are cheap run when the reader is built, the rest when the item is read.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+from PIL import Image
+from torch.utils.data import Dataset
+from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
+
+from tasks.data.common import IGNORE_INDEX, flip_pairs_from_names, inside_image, read_rgb
+
+
+class _CifarLayout(NamedTuple):
+    """The files and pickle keys of one CIFAR variant, as in the official "python version" archives."""
+
+    folder: str
+    train_files: list[str]
+    test_files: list[str]
+    label_key: bytes
+    meta_file: str
+    names_key: bytes
+    num_classes: int
+
+
+_CIFAR = {
+    "cifar-10": _CifarLayout(
+        "cifar-10-batches-py",
+        [f"data_batch_{i}" for i in range(1, 6)],
+        ["test_batch"],
+        b"labels",
+        "batches.meta",
+        b"label_names",
+        10,
+    ),
+    "cifar-100": _CifarLayout(
+        "cifar-100-python", ["train"], ["test"], b"fine_labels", "meta", b"fine_label_names", 100
+    ),
+}
+
+
+def _unpickle(path: Path, *keys: bytes) -> list:
+    """The values of `keys` in the pickled dict at `path`; any failure raises OSError naming the file."""
+    try:
+        with open(path, "rb") as file:
+            content = pickle.load(file, encoding="bytes")
+        return [content[key] for key in keys]
+    except Exception as error:  # unpickling garbage can raise almost anything
+        raise OSError(f"cannot read CIFAR file {path} (need keys {list(keys)}): {error!r}") from error
+
+
+class CifarPickles(Dataset):
+    """CIFAR-10 or CIFAR-100 from the "python version" pickle folders.
+
+    `root` is the folder holding the batches (cifar-10-batches-py, cifar-100-python) or its parent.
+    The variant is detected from the files present: data_batch_1..5/test_batch (CIFAR-10, key
+    b"labels") or train/test (CIFAR-100, fine labels). Class names come from batches.meta / meta.
+    The pickles are trusted local files, as in torchvision. Item: (image 32x32x3 uint8, label int).
+    """
+
+    def __init__(self, root: str | Path, train: bool = True) -> None:
+        self.root, self.variant = self._locate(Path(root))
+        layout = _CIFAR[self.variant]
+        images, labels = [], []
+        for name in layout.train_files if train else layout.test_files:
+            data, batch_labels = _unpickle(self.root / name, b"data", layout.label_key)
+            images.append(np.asarray(data, np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+            labels.extend(int(label) for label in batch_labels)
+        self.images, self.labels = np.concatenate(images), labels
+        meta = self.root / layout.meta_file
+        names = _unpickle(meta, layout.names_key)[0] if meta.exists() else range(layout.num_classes)
+        self.class_names = [n.decode() if isinstance(n, bytes) else str(n) for n in names]
+        self.num_classes = len(self.class_names)
+
+    @staticmethod
+    def _locate(root: Path) -> tuple[Path, str]:
+        for variant, layout in _CIFAR.items():
+            for folder in (root, root / layout.folder):
+                if all((folder / name).is_file() for name in layout.train_files + layout.test_files):
+                    return folder, variant
+        expected = {variant: layout.train_files + layout.test_files for variant, layout in _CIFAR.items()}
+        raise FileNotFoundError(
+            f"no CIFAR pickles in {root} or its {[layout.folder for layout in _CIFAR.values()]} subfolders: "
+            f"expected the files {expected}; "
+            "point root at the extracted 'python version' archive"
+        )
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
+        return self.images[index], self.labels[index]
+
+
+class ImageFolderDataset(Dataset):
+    """Classification images in class-per-subfolder trees (`root/<class>/<image>`), like torchvision.
+
+    Classes are the sorted subfolder names. Item: (image HxWx3 uint8, label int).
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.class_names, class_to_idx = find_classes(self.root)
+        self.num_classes = len(self.class_names)
+        self.samples = make_dataset(self.root, class_to_idx, extensions=IMG_EXTENSIONS)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
+        path, label = self.samples[index]
+        return read_rgb(path), label
+
+
+class MaskFolderDataset(Dataset):
+    """Segmentation pairs `root/images/<stem>.jpg|png` + `root/masks/<stem>.png` (VOC style).
+
+    Masks are single-channel PNGs whose values are class indices: palette ("P") masks are read as
+    their indices, not their colours. 255 marks pixels to ignore. Class names are "0".."N-1".
+    Item: (image HxWx3 uint8, mask HxW uint8).
+    """
+
+    image_suffixes = (".jpg", ".jpeg", ".png")
+
+    def __init__(self, root: str | Path, num_classes: int) -> None:
+        if not 1 <= num_classes <= IGNORE_INDEX:
+            raise ValueError(f"num_classes must be in 1..{IGNORE_INDEX}, got {num_classes}")
+        self.root, self.num_classes = Path(root), num_classes
+        self.class_names = [str(i) for i in range(num_classes)]
+        image_dir, mask_dir = self.root / "images", self.root / "masks"
+        if not image_dir.is_dir() or not mask_dir.is_dir():
+            raise FileNotFoundError(f"expected folders {image_dir} and {mask_dir} (images and their masks)")
+        images = sorted(p for p in image_dir.iterdir() if p.suffix.lower() in self.image_suffixes)
+        if not images:
+            raise FileNotFoundError(f"no {'/'.join(self.image_suffixes)} images in {image_dir}")
+        self.samples = [(image, mask_dir / f"{image.stem}.png") for image in images]
+        missing = [str(mask) for _, mask in self.samples if not mask.is_file()]
+        if missing:
+            raise FileNotFoundError(
+                f"{len(missing)} images have no mask, e.g. {missing[:3]}; every image in {image_dir} needs "
+                f"a PNG of the same name in {mask_dir}"
+            )
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        image_path, mask_path = self.samples[index]
+        image, mask = read_rgb(image_path), self._read_mask(mask_path)
+        if mask.shape != image.shape[:2]:
+            raise ValueError(
+                f"mask {mask_path} is {mask.shape[1]}x{mask.shape[0]} but image {image_path} is "
+                f"{image.shape[1]}x{image.shape[0]}; a mask must match its image pixel for pixel"
+            )
+        return image, mask
+
+    def _read_mask(self, path: Path) -> np.ndarray:
+        try:
+            with Image.open(path) as mask:
+                if mask.mode not in ("P", "L"):
+                    raise ValueError(
+                        f"mask {path} has mode {mask.mode!r}; masks must be palette ('P') or grayscale ('L') "
+                        "PNGs whose values are class indices, not colours"
+                    )
+                values = np.asarray(mask, dtype=np.uint8)
+        except (OSError, Image.DecompressionBombError) as error:
+            raise OSError(f"cannot read mask {path}: {error}") from error
+        bad = np.unique(values[(values >= self.num_classes) & (values != IGNORE_INDEX)])
+        if bad.size:
+            raise ValueError(
+                f"mask {path} has value {int(bad[0])} (all bad values: {bad.tolist()}) but num_classes is "
+                f"{self.num_classes}; set num_classes > {int(bad.max())} or mark those pixels {IGNORE_INDEX} "
+                "(ignore)"
+            )
+        return values
+
+
+class CocoKeypoints(Dataset):
+    """Top-down person crops from a COCO keypoints annotation file.
+
+    One item per person annotation with num_keypoints > 0 that is not a crowd and has a bbox. The bbox
+    is made square around its centre, enlarged by `bbox_scale` and resized to `image_size`; parts
+    outside the image are black. Keypoints are mapped into the crop; a keypoint with v = 0 (not
+    labelled) or outside the crop gets visibility 0 and keeps its (unclamped) coordinates.
+    `joint_names`, `skeleton` (0-based) and `flip_pairs` (left_*/right_* names) come from the one
+    category that has keypoints. Item: (image S x S x 3 uint8, keypoints float32 (K, 2) xy pixels,
+    visibility float32 (K,)).
+    """
+
+    def __init__(self, root: str | Path, ann_file: str | Path, image_size: int = 256, bbox_scale: float = 1.25) -> None:
+        if image_size < 1 or bbox_scale <= 0:
+            raise ValueError(f"need image_size >= 1 and bbox_scale > 0, got {image_size} and {bbox_scale}")
+        self.root, self.image_size, self.bbox_scale = Path(root), image_size, bbox_scale
+        with open(ann_file) as file:
+            coco = json.load(file)
+        categories = [c for c in coco.get("categories", []) if c.get("keypoints")]
+        if len(categories) != 1:
+            raise ValueError(
+                f"{ann_file} has {len(categories)} categories with keypoints, expected exactly one (e.g. person)"
+            )
+        category = categories[0]
+        self.joint_names: list[str] = list(category["keypoints"])
+        self.num_joints = len(self.joint_names)
+        self.skeleton = [(a - 1, b - 1) for a, b in category.get("skeleton", [])]
+        self.flip_pairs = flip_pairs_from_names(self.joint_names)
+        files = {image["id"]: image["file_name"] for image in coco["images"]}
+        self.samples = [
+            (
+                self.root / files[ann["image_id"]],
+                np.asarray(ann["bbox"], np.float64),
+                np.asarray(ann["keypoints"], np.float32).reshape(self.num_joints, 3),
+            )
+            for ann in coco["annotations"]
+            if ann.get("category_id") == category["id"]
+            and ann.get("num_keypoints", 0) > 0
+            and not ann.get("iscrowd", 0)
+            and len(ann.get("bbox", [])) == 4
+            and min(ann["bbox"][2:]) > 0
+        ]
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        path, (x, y, w, h), joints = self.samples[index]
+        side = max(w, h) * self.bbox_scale
+        left, top = x + w / 2 - side / 2, y + h / 2 - side / 2
+        # EXTENT samples output pixel i at input x = left + (i + 0.5) * step; keypoints follow the same map
+        step = side / self.image_size
+        image = Image.fromarray(read_rgb(path)).transform(
+            (self.image_size,) * 2,
+            Image.Transform.EXTENT,
+            (left, top, left + side, top + side),
+            resample=Image.Resampling.BILINEAR,
+        )
+        keypoints = ((joints[:, :2] + 0.5 - [left, top]) / step - 0.5).astype(np.float32)
+        visible = (joints[:, 2] > 0) & inside_image(keypoints, self.image_size, self.image_size)
+        return np.asarray(image), keypoints, visible.astype(np.float32)

@@ -1,0 +1,326 @@
+"""LightningDataModules for the three tasks: ClassificationData, SegmentationData, PoseData.
+
+They share one base, which validates the arguments, builds the sources and loaders and seeds the
+augmentations; a subclass only says which sources its task has and how to read them. Arguments are
+plain types so that LightningCLI can configure them from YAML. The task metadata (`num_classes`,
+`class_names`, `num_joints`, `flip_pairs`, `skeleton`, `in_chans`) is available right after
+construction, so a task can be built from the data module: it comes from the training source,
+which is read once and reused by `setup`.
+
+Splits: synthetic sets draw validation items with a seed the training items never use (2*seed + 1
+vs 2*seed), so they are held out. Real formats read their own split: CIFAR train/test pickles;
+`root/train` and `root/val` for ImageFolder trees and image+mask folders; two annotation files
+for COCO. The test and predict loaders use the validation split.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from tasks.data.common import IGNORE_INDEX
+from tasks.data.datasets import TaskDataset, seed_worker
+from tasks.data.formats import CifarPickles, CocoKeypoints, ImageFolderDataset, MaskFolderDataset
+from tasks.data.synthetic import SyntheticFigures, SyntheticScenes, SyntheticShapes
+from tasks.data.transforms import build_transforms
+
+SYNTHETIC_SIZES = {True: 2000, False: 500}
+"""Default number of synthetic (train, val) items."""
+
+
+class _TaskData(pl.LightningDataModule):
+    """The shared data module: argument checks, cached sources, transforms and loaders.
+
+    Subclasses set `task` and `sources` (the first is the default, "synthetic") and implement
+    `_read(train)`, which returns the raw source of one split.
+    """
+
+    task: ClassVar[str]
+    sources: ClassVar[tuple[str, ...]]
+    in_chans = 3
+
+    def __init__(
+        self,
+        source: str,
+        root: str | None,
+        image_size: int,
+        batch_size: int,
+        num_workers: int,
+        train_size: int | None,
+        val_size: int | None,
+        seed: int,
+        augment: bool,
+    ) -> None:
+        super().__init__()
+        if source not in self.sources:
+            raise ValueError(f"source={source!r} is not valid for {type(self).__name__}; use one of {self.sources}")
+        if source != "synthetic" and root is None:
+            raise ValueError(f"source={source!r} reads files from disk: set root to the dataset's folder")
+        for name, value, least in (
+            ("image_size", image_size, 1),
+            ("batch_size", batch_size, 1),
+            ("num_workers", num_workers, 0),
+            ("train_size", train_size, 1),
+            ("val_size", val_size, 1),
+            ("seed", seed, 0),
+        ):
+            if value is not None and value < least:
+                raise ValueError(f"{name} must be >= {least}, got {value}")
+        self.source, self.root, self.image_size = source, root, image_size
+        self.batch_size, self.num_workers, self.seed, self.augment = batch_size, num_workers, seed, augment
+        self.sizes = {True: train_size, False: val_size}
+        self._sources: dict[bool, Dataset] = {}
+        self._datasets: dict[bool, TaskDataset] = {}
+
+    def _read(self, train: bool) -> Dataset:
+        raise NotImplementedError
+
+    def _synthetic(self, cls: type[Dataset], train: bool) -> Dataset:
+        length = self.sizes[train] or SYNTHETIC_SIZES[train]
+        return cls(length, image_size=self.image_size, seed=2 * self.seed + (not train))
+
+    def _path(self, *parts: str) -> Path:
+        return Path(self.root, *parts)
+
+    def source_dataset(self, train: bool = True) -> Dataset:
+        """The raw source of a split (numpy items, every item), read once."""
+        if train not in self._sources:
+            self._sources[train] = self._read(train)
+        return self._sources[train]
+
+    def dataset(self, train: bool = True) -> TaskDataset:
+        """The split as the loaders see it: limited to train_size/val_size items, transformed."""
+        if train not in self._datasets:
+            source, size = self.source_dataset(train), self.sizes[train]
+            flip_pairs = getattr(source, "flip_pairs", None)  # pose only
+            if size is not None and size < len(source):  # a seeded random subset of a real dataset
+                keep = np.random.default_rng([self.seed, int(train)]).permutation(len(source))[:size]
+                source = Subset(source, keep.tolist())
+            transform = build_transforms(self.task, self.image_size, train and self.augment, flip_pairs)
+            self._datasets[train] = TaskDataset(source, transform)
+        return self._datasets[train]
+
+    def setup(self, stage: str | None = None) -> None:
+        """Read the splits that `stage` needs (training only for "fit")."""
+        if stage in (None, "fit"):
+            self.dataset(train=True)
+        self.dataset(train=False)
+
+    def _loader(self, train: bool) -> DataLoader:
+        dataset = self.dataset(train)
+        if train:  # augmentations follow torch's seed: here in the main process, in workers via seed_worker
+            dataset.set_random_seed(int(torch.randint(2**31, ()).item()))
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=train,
+            num_workers=self.num_workers,
+            worker_init_fn=seed_worker,
+            persistent_workers=self.num_workers > 0,
+            drop_last=train and len(dataset) > self.batch_size,  # no 1-item batch for BatchNorm
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        """Shuffled, augmented (if `augment`) training batches; drops a last incomplete batch."""
+        return self._loader(train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        """Validation batches in order, resized only."""
+        return self._loader(train=False)
+
+    def test_dataloader(self) -> DataLoader:
+        """The validation split (there is no separate test split)."""
+        return self._loader(train=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        """The validation split."""
+        return self._loader(train=False)
+
+
+class _ClassData(_TaskData):
+    """A data module whose targets are class indices: exposes the source's classes."""
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes (for segmentation: background included)."""
+        return self.source_dataset().num_classes
+
+    @property
+    def class_names(self) -> list[str]:
+        """Class names, indexed by class id."""
+        return list(self.source_dataset().class_names)
+
+
+class ClassificationData(_ClassData):
+    """Classification batches `(image float32 Bx3xSxS, label int64 B)`.
+
+    Sources: "synthetic" (SyntheticShapes, 10 classes), "cifar" (CIFAR-10/100 python pickles in
+    root), "imagefolder" (root/train/<class>/* and root/val/<class>/*).
+
+    Args:
+        source: where the images come from, see above.
+        root: dataset folder; required unless source is "synthetic".
+        image_size: side of the square images fed to the model.
+        batch_size: images per batch.
+        num_workers: DataLoader worker processes (0 = load in the main process).
+        train_size: training items (synthetic default 2000; real data: a random subset, default all).
+        val_size: validation items (synthetic default 500; real data: a random subset, default all).
+        seed: seed of the synthetic items and of real-data subsets.
+        augment: random crop, flip and colour jitter on training images.
+    """
+
+    task = "classification"
+    sources = ("synthetic", "cifar", "imagefolder")
+
+    def __init__(
+        self,
+        source: str = "synthetic",
+        root: str | None = None,
+        image_size: int = 32,
+        batch_size: int = 32,
+        num_workers: int = 0,
+        train_size: int | None = None,
+        val_size: int | None = None,
+        seed: int = 0,
+        augment: bool = True,
+    ) -> None:
+        super().__init__(source, root, image_size, batch_size, num_workers, train_size, val_size, seed, augment)
+        self.save_hyperparameters()
+
+    def _read(self, train: bool) -> Dataset:
+        if self.source == "synthetic":
+            return self._synthetic(SyntheticShapes, train)
+        if self.source == "cifar":
+            return CifarPickles(self.root, train=train)
+        return ImageFolderDataset(self._path("train" if train else "val"))
+
+
+class SegmentationData(_ClassData):
+    """Segmentation batches `(image float32 Bx3xSxS, mask int64 BxSxS)`, mask 255 = ignore.
+
+    Sources: "synthetic" (SyntheticScenes: background + 5 shape classes), "maskfolder"
+    (root/train/{images,masks} and root/val/{images,masks}, palette PNG masks; needs num_classes).
+
+    Args:
+        source: where the images come from, see above.
+        root: dataset folder; required unless source is "synthetic".
+        num_classes: number of classes including background; required for "maskfolder".
+        image_size: side of the square images fed to the model (images are resized, not cropped).
+        batch_size: images per batch.
+        num_workers: DataLoader worker processes (0 = load in the main process).
+        train_size: training items (synthetic default 2000; real data: a random subset, default all).
+        val_size: validation items (synthetic default 500; real data: a random subset, default all).
+        seed: seed of the synthetic items and of real-data subsets.
+        augment: random affine, flip and colour jitter on training images.
+    """
+
+    task = "segmentation"
+    sources = ("synthetic", "maskfolder")
+    ignore_index = IGNORE_INDEX
+
+    def __init__(
+        self,
+        source: str = "synthetic",
+        root: str | None = None,
+        num_classes: int | None = None,
+        image_size: int = 64,
+        batch_size: int = 32,
+        num_workers: int = 0,
+        train_size: int | None = None,
+        val_size: int | None = None,
+        seed: int = 0,
+        augment: bool = True,
+    ) -> None:
+        super().__init__(source, root, image_size, batch_size, num_workers, train_size, val_size, seed, augment)
+        if source == "maskfolder" and num_classes is None:
+            raise ValueError("source='maskfolder' needs num_classes (classes in the masks, background included)")
+        if source == "synthetic" and num_classes not in (None, SyntheticScenes.num_classes):
+            raise ValueError(
+                f"num_classes={num_classes} but the synthetic scenes have {SyntheticScenes.num_classes}; "
+                "leave num_classes unset for source='synthetic'"
+            )
+        self._num_classes = num_classes
+        self.save_hyperparameters()
+
+    def _read(self, train: bool) -> Dataset:
+        if self.source == "synthetic":
+            return self._synthetic(SyntheticScenes, train)
+        return MaskFolderDataset(self._path("train" if train else "val"), self._num_classes)
+
+
+class PoseData(_TaskData):
+    """Pose batches `(image float32 Bx3xSxS, {"keypoints": float32 BxKx2, "visibility": float32 BxK})`.
+
+    Keypoints are xy in input pixels; visibility 0 marks joints that are unlabelled, occluded or off
+    the image. Sources: "synthetic" (SyntheticFigures, 15 joints), "coco" (COCO keypoints JSON,
+    top-down person crops; paths relative to root, defaults for COCO 2017).
+
+    Args:
+        source: where the images come from, see above.
+        root: dataset folder; required unless source is "synthetic".
+        image_size: side of the square images (person crops) fed to the model.
+        batch_size: images per batch.
+        num_workers: DataLoader worker processes (0 = load in the main process).
+        train_size: training items (synthetic default 2000; real data: a random subset, default all).
+        val_size: validation items (synthetic default 500; real data: a random subset, default all).
+        seed: seed of the synthetic items and of real-data subsets.
+        augment: random affine, flip (swapping left and right joints) and colour jitter in training.
+        ann_file: COCO training annotations, relative to root.
+        val_ann_file: COCO validation annotations, relative to root.
+        image_dir: folder of the training images, relative to root.
+        val_image_dir: folder of the validation images, relative to root.
+    """
+
+    task = "pose"
+    sources = ("synthetic", "coco")
+
+    def __init__(
+        self,
+        source: str = "synthetic",
+        root: str | None = None,
+        image_size: int = 64,
+        batch_size: int = 32,
+        num_workers: int = 0,
+        train_size: int | None = None,
+        val_size: int | None = None,
+        seed: int = 0,
+        augment: bool = True,
+        ann_file: str = "annotations/person_keypoints_train2017.json",
+        val_ann_file: str = "annotations/person_keypoints_val2017.json",
+        image_dir: str = "train2017",
+        val_image_dir: str = "val2017",
+    ) -> None:
+        super().__init__(source, root, image_size, batch_size, num_workers, train_size, val_size, seed, augment)
+        self._coco = {True: (ann_file, image_dir), False: (val_ann_file, val_image_dir)}
+        self.save_hyperparameters()
+
+    def _read(self, train: bool) -> Dataset:
+        if self.source == "synthetic":
+            return self._synthetic(SyntheticFigures, train)
+        ann_file, image_dir = self._coco[train]
+        return CocoKeypoints(self._path(image_dir), self._path(ann_file), self.image_size)
+
+    @property
+    def num_joints(self) -> int:
+        """Number of joints K."""
+        return self.source_dataset().num_joints
+
+    @property
+    def joint_names(self) -> list[str]:
+        """Joint names, indexed by joint id."""
+        return list(self.source_dataset().joint_names)
+
+    @property
+    def flip_pairs(self) -> list[tuple[int, int]]:
+        """(left, right) joint index pairs that a horizontal flip swaps."""
+        return list(self.source_dataset().flip_pairs)
+
+    @property
+    def skeleton(self) -> list[tuple[int, int]]:
+        """Joint index pairs joined by a limb, for drawing."""
+        return list(self.source_dataset().skeleton)

@@ -1,0 +1,128 @@
+"""albumentations pipelines that keep image, mask and keypoints aligned, and turn items into tensors.
+
+One pipeline per (task, train/eval). albumentations moves the mask and the keypoints with every
+spatial transform of the image; this module adds what it lacks in version 2.0.8: a horizontal flip
+also swaps left and right joints (so index keeps meaning), and a keypoint that a transform moves
+off the image keeps its place in the (K, 2) array but gets visibility 0.
+
+Keypoints are in pixels with pixel centres at integers. Flips and affine transforms are exact in
+that convention. albumentations' resizes map x to x * s rather than (x + 0.5) * s - 0.5, a shift of
+(s - 1) / 2 output pixels; the pose sources (synthetic figures, COCO crops) are made at image_size,
+so the pose pipelines never resize keypoints.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+# albumentations 2.0.8 asks PyPI for a newer version on import; a training run should not phone out
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
+import albumentations as A  # noqa: E402
+from albumentations.pytorch import ToTensorV2  # noqa: E402
+
+from tasks.data.common import IGNORE_INDEX, flip_permutation, inside_image
+
+TASKS = ("classification", "segmentation", "pose")
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+PoseTarget = dict[str, torch.Tensor]
+
+
+class TaskTransform:
+    """Applies albumentations transforms to one item of a task and returns `(image, target)` tensors.
+
+    `transforms` is a flat list of augmentations (spatial and colour); normalisation with the ImageNet mean
+    and std and the tensor conversion are appended. Call it with the item as a source returns it:
+      - classification: `(image, label)` -> `(image, label)`, label an int;
+      - segmentation: `(image, mask)` -> `(image, mask)`, mask an int64 HxW tensor (255 = ignore,
+        also where a transform moved the image off the canvas);
+      - pose: `(image, keypoints (K, 2), visibility (K,))` -> `(image, {"keypoints": float32 (K, 2),
+        "visibility": float32 (K,)})`, in output pixels. After a horizontal flip, the `flip_pairs`
+        (left, right) joint indices swap places; joints off the image get visibility 0.
+    image is a float32 CxHxW tensor. `build_transforms` makes the standard pipelines.
+    """
+
+    def __init__(
+        self, task: str, transforms: Sequence[A.BasicTransform], flip_pairs: Sequence[tuple[int, int]] | None = None
+    ) -> None:
+        if task not in TASKS:
+            raise ValueError(f"task={task!r} is not one of {TASKS}")
+        if task == "pose" and flip_pairs is None and any(isinstance(t, A.HorizontalFlip) for t in transforms):
+            raise ValueError("a pose pipeline that flips needs flip_pairs (e.g. the dataset's flip_pairs)")
+        self.task, self.flip_pairs = task, flip_pairs
+        self.compose = A.Compose(
+            [*transforms, A.Normalize(mean=IMAGENET_MEAN, std=IMAGENET_STD), ToTensorV2()],
+            keypoint_params=A.KeypointParams(format="xy", remove_invisible=False) if task == "pose" else None,
+            save_applied_params=True,  # to see whether HorizontalFlip ran
+        )
+
+    def set_random_seed(self, seed: int) -> None:
+        """Reseed the augmentation RNG (albumentations keeps its own, outside numpy's and torch's)."""
+        self.compose.set_random_seed(seed)
+
+    def __call__(self, image: np.ndarray, *target: object) -> tuple[torch.Tensor, object]:
+        if self.task == "classification":
+            (label,) = target
+            return self.compose(image=image)["image"], int(label)
+        if self.task == "segmentation":
+            (mask,) = target
+            out = self.compose(image=image, mask=mask)
+            return out["image"], out["mask"].long()
+        return self._pose(image, *target)
+
+    def _pose(
+        self, image: np.ndarray, keypoints: np.ndarray, visibility: np.ndarray
+    ) -> tuple[torch.Tensor, PoseTarget]:
+        keypoints, visibility = np.asarray(keypoints, np.float32), np.asarray(visibility, np.float32)
+        if keypoints.ndim != 2 or keypoints.shape[1] != 2 or visibility.shape != keypoints.shape[:1]:
+            raise ValueError(
+                f"pose items need keypoints of shape (K, 2) and visibility of shape (K,), got "
+                f"{keypoints.shape} and {visibility.shape}"
+            )
+        out = self.compose(image=image, keypoints=keypoints)
+        moved = np.asarray(out["keypoints"], np.float32)[:, :2]
+        if any(name == "HorizontalFlip" for name, _ in out["applied_transforms"]):
+            perm = flip_permutation(len(moved), self.flip_pairs)
+            moved, visibility = moved[perm], visibility[perm]
+        height, width = out["image"].shape[1:]
+        visibility = visibility * inside_image(moved, width, height)
+        target = {
+            "keypoints": torch.from_numpy(np.ascontiguousarray(moved)),
+            "visibility": torch.from_numpy(visibility.astype(np.float32)),
+        }
+        return out["image"], target
+
+
+def build_transforms(
+    task: str, image_size: int, train: bool, flip_pairs: Sequence[tuple[int, int]] | None = None
+) -> TaskTransform:
+    """The pipeline for `task` at `image_size` x `image_size` pixels.
+
+    Eval: resize only. Train, classification: a random resized crop of 70-100% of the area;
+    segmentation and pose: resize, then a random affine (scale 0.75-1.25, shift up to 10%, rotation
+    up to 30 degrees). Then, for all tasks, a horizontal flip (p=0.5) and colour jitter. `flip_pairs`
+    (left, right) joint indices are required for pose training, so that a flip can swap them.
+    An unknown task or a size < 1 raises ValueError.
+    """
+    if image_size < 1:
+        raise ValueError(f"image_size must be >= 1, got {image_size}")
+    size = (image_size, image_size)
+    if not train:
+        return TaskTransform(task, [A.Resize(*size)], flip_pairs)
+    if task == "classification":
+        geometric = [A.RandomResizedCrop(size=size, scale=(0.7, 1.0))]
+    else:
+        geometric = [
+            A.Resize(*size),
+            A.Affine(
+                scale=(0.75, 1.25), translate_percent=(-0.1, 0.1), rotate=(-30, 30), fill_mask=IGNORE_INDEX, p=0.8
+            ),
+        ]
+    color = A.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.05, p=0.8)
+    return TaskTransform(task, [*geometric, A.HorizontalFlip(p=0.5), color], flip_pairs)

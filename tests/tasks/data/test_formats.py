@@ -1,0 +1,111 @@
+"""Tests of the real-format readers on tiny files written in those formats (see conftest.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tasks.data.formats import CifarPickles, CocoKeypoints, ImageFolderDataset, MaskFolderDataset
+
+
+def test_cifar10_reads_batches_labels_and_names(cifar10):
+    root, written = cifar10
+    train, test = CifarPickles(root, train=True), CifarPickles(root, train=False)
+    assert (len(train), len(test)) == (10, 3)
+    assert train.variant == "cifar-10" and train.num_classes == 10 and train.class_names[0] == "airplane"
+    images, labels = written["data_batch_2"]
+    image, label = train[2]
+    assert image.shape == (32, 32, 3) and image.dtype == np.uint8
+    assert np.array_equal(image, images[0]) and label == labels[0]
+    assert np.array_equal(test[2][0], written["test_batch"][0][2])
+
+
+def test_cifar100_reads_fine_labels(cifar100):
+    root, written = cifar100
+    train = CifarPickles(root, train=True)
+    assert train.variant == "cifar-100" and train.num_classes == 100 and train.class_names[7] == "class7"
+    assert [train[i][1] for i in range(4)] == written["train"][1]
+    assert len(CifarPickles(root, train=False)) == 2
+
+
+def test_cifar_errors_name_the_folder_and_the_file(tmp_path, cifar100):
+    with pytest.raises(FileNotFoundError, match="data_batch_1"):
+        CifarPickles(tmp_path / "nothing")
+    root, _ = cifar100
+    (root / "train").write_bytes(b"garbage")
+    with pytest.raises(OSError, match="train"):
+        CifarPickles(root)
+
+
+def test_imagefolder_reads_classes_and_pixels(imagefolder):
+    dataset = ImageFolderDataset(imagefolder / "train")
+    assert dataset.class_names == ["cat", "dog"] and dataset.num_classes == 2 and len(dataset) == 6
+    image, label = dataset[5]
+    assert label == 1 and image.shape == (12, 10, 3) and image.dtype == np.uint8
+
+
+def test_imagefolder_corrupt_image_error_names_its_path(imagefolder):
+    broken = imagefolder / "train" / "dog" / "9.png"
+    broken.write_bytes(b"\x00garbage bytes")
+    dataset = ImageFolderDataset(imagefolder / "train")
+    index = [str(path) for path, _ in dataset.samples].index(str(broken))
+    with pytest.raises(OSError, match="9.png"):
+        dataset[index]
+
+
+def test_maskfolder_reads_palette_indices_and_keeps_ignore(tmp_path, write):
+    mask = np.array([[0, 1, 2], [255, 2, 1]], np.uint8)
+    write.mask_pair(tmp_path, "a", mask)
+    image, read = MaskFolderDataset(tmp_path, num_classes=3)[0]
+    assert image.shape == (2, 3, 3) and read.dtype == np.uint8
+    assert np.array_equal(read, mask)  # indices, not palette colours; 255 kept as ignore
+
+
+def test_maskfolder_value_over_num_classes_names_file_value_and_fix(tmp_path, write):
+    write.mask_pair(tmp_path, "bad", np.array([[0, 7], [1, 255]], np.uint8))
+    with pytest.raises(ValueError, match=r"bad\.png.* 7 .*num_classes.*255"):
+        MaskFolderDataset(tmp_path, num_classes=3)[0]
+
+
+def test_maskfolder_size_mismatch_names_both_files(tmp_path, write):
+    write.png(tmp_path / "images" / "a.png", write.image(5, 5))
+    write.png(tmp_path / "masks" / "a.png", np.zeros((4, 5), np.uint8), palette=True)
+    with pytest.raises(ValueError, match=r"masks.a\.png.*images.a\.png"):
+        MaskFolderDataset(tmp_path, num_classes=2)[0]
+
+
+def test_maskfolder_refuses_missing_masks_and_colour_masks(tmp_path, write):
+    write.png(tmp_path / "images" / "a.jpg", write.image())
+    (tmp_path / "masks").mkdir()
+    with pytest.raises(FileNotFoundError, match="a.png"):
+        MaskFolderDataset(tmp_path, num_classes=2)
+    write.png(tmp_path / "masks" / "a.png", write.image())
+    with pytest.raises(ValueError, match="mode 'RGB'"):
+        MaskFolderDataset(tmp_path, num_classes=2)[0]
+
+
+def test_coco_keeps_annotated_people_and_reads_metadata(tmp_path, write):
+    dataset = CocoKeypoints(tmp_path, write.coco(tmp_path, ".", "ann.json"), image_size=32)
+    assert len(dataset) == 2  # the crowd and the annotation without keypoints are skipped
+    assert dataset.joint_names == write.coco_names and dataset.num_joints == 5
+    assert dataset.flip_pairs == [(1, 2), (3, 4)] and dataset.skeleton == [(0, 1), (0, 2), (3, 4)]
+
+
+def test_coco_crop_maps_keypoints_onto_the_image(tmp_path, write):
+    dataset = CocoKeypoints(tmp_path, write.coco(tmp_path, ".", "ann.json"), image_size=32)
+    image, keypoints, visibility = dataset[0]
+    assert image.shape == (32, 32, 3) and keypoints.dtype == visibility.dtype == np.float32
+    bright = image.mean(axis=2) > 127
+    ys, xs = np.nonzero(bright)
+    assert np.allclose(keypoints[0], [xs.mean(), ys.mean()], atol=0.3)  # the nose sits on the dot
+    assert visibility.tolist() == [1, 0, 0, 1, 1]  # left_eye unlabelled, right_eye outside the crop
+    # bbox 30x20 -> square side 37.5 around (65, 40): (115, 95) maps far outside, unclamped
+    assert keypoints[2, 0] > 32 and keypoints[2, 1] > 32
+    assert np.allclose(keypoints[3], [(55 + 0.5 - 46.25) / (37.5 / 32) - 0.5, (45 + 0.5 - 21.25) / (37.5 / 32) - 0.5])
+
+
+def test_coco_corrupt_image_error_names_its_path(tmp_path, write):
+    ann_file = write.coco(tmp_path, ".", "ann.json")
+    (tmp_path / "a.png").write_bytes(b"not a png")
+    with pytest.raises(OSError, match="a.png"):
+        CocoKeypoints(tmp_path, ann_file, image_size=32)[0]

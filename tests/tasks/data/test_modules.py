@@ -1,0 +1,99 @@
+"""Tests of the data modules: metadata, batches for each task and source, argument checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from tasks.data.modules import ClassificationData, PoseData, SegmentationData
+
+SMALL = {"batch_size": 4, "train_size": 8, "val_size": 4}
+
+
+def test_classification_batches_and_metadata():
+    data = ClassificationData(**SMALL)
+    assert data.num_classes == len(data.class_names) >= 10 and data.in_chans == 3
+    data.setup("fit")
+    images, labels = next(iter(data.train_dataloader()))
+    assert images.shape == (4, 3, 32, 32) and images.dtype == torch.float32
+    assert labels.shape == (4,) and labels.dtype == torch.int64
+
+
+def test_segmentation_batches_and_metadata():
+    data = SegmentationData(image_size=48, **SMALL)
+    assert data.num_classes == 6 and data.class_names[0] == "background" and data.ignore_index == 255
+    data.setup("fit")
+    images, masks = next(iter(data.train_dataloader()))
+    assert images.shape == (4, 3, 48, 48) and masks.shape == (4, 48, 48) and masks.dtype == torch.int64
+    assert set(masks.unique().tolist()) <= set(range(6)) | {255}
+
+
+def test_pose_batches_and_metadata():
+    data = PoseData(image_size=48, **SMALL)
+    assert data.num_joints == len(data.joint_names) == 15 and data.flip_pairs and data.skeleton
+    data.setup("fit")
+    images, target = next(iter(data.train_dataloader()))
+    assert images.shape == (4, 3, 48, 48)
+    assert target["keypoints"].shape == (4, 15, 2) and target["keypoints"].dtype == torch.float32
+    assert target["visibility"].shape == (4, 15) and target["visibility"].dtype == torch.float32
+
+
+def test_synthetic_validation_is_held_out_and_unaugmented():
+    data = ClassificationData(**SMALL)
+    train, val = data.source_dataset(train=True), data.source_dataset(train=False)
+    assert (len(train), len(val)) == (8, 4)
+    assert not any(np.array_equal(val[i][0], train[j][0]) for i in range(4) for j in range(8))
+    images, _ = next(iter(data.val_dataloader()))
+    assert torch.equal(images[0], data.dataset(train=False)[0][0])
+
+
+def test_augmentations_follow_the_torch_seed():
+    data = PoseData(image_size=32, **SMALL)
+    batches = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        batches.append(next(iter(data.train_dataloader())))
+    assert torch.equal(batches[0][0], batches[1][0])
+    assert torch.equal(batches[0][1]["keypoints"], batches[1][1]["keypoints"])
+
+
+def test_real_sources(imagefolder, maskfolder, coco):
+    data = ClassificationData(source="imagefolder", root=str(imagefolder), image_size=16, batch_size=2)
+    assert data.class_names == ["cat", "dog"]
+    assert next(iter(data.train_dataloader()))[0].shape == (2, 3, 16, 16)
+    assert len(data.dataset(train=False)) == 4
+
+    data = SegmentationData(source="maskfolder", root=str(maskfolder), num_classes=3, image_size=16, batch_size=2)
+    _, masks = next(iter(data.val_dataloader()))
+    assert masks.shape == (2, 16, 16) and masks[0, 0, 0] == 255 and data.num_classes == 3
+
+    data = PoseData(source="coco", root=str(coco), image_size=32, batch_size=2, train_size=1)
+    assert data.joint_names[1] == "left_eye" and data.flip_pairs == [(1, 2), (3, 4)]
+    assert len(data.dataset(train=True)) == 1 and len(data.dataset(train=False)) == 2
+    _, target = next(iter(data.val_dataloader()))
+    assert target["keypoints"].shape == (2, 5, 2)
+
+
+def test_cifar_source(cifar10):
+    root, _ = cifar10
+    data = ClassificationData(source="cifar", root=str(root), batch_size=2)
+    assert data.num_classes == 10 and data.class_names[-1] == "truck"
+    assert len(data.dataset(train=True)) == 10 and len(data.dataset(train=False)) == 3
+    images, labels = next(iter(data.train_dataloader()))
+    assert images.shape == (2, 3, 32, 32) and labels.dtype == torch.int64
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: ClassificationData(source="mnist"), r"'synthetic', 'cifar', 'imagefolder'"),
+        (lambda: PoseData(source="coco"), "root"),
+        (lambda: SegmentationData(source="maskfolder", root="x"), "num_classes"),
+        (lambda: SegmentationData(num_classes=3), "num_classes=3"),
+        (lambda: ClassificationData(batch_size=0), "batch_size"),
+    ],
+)
+def test_bad_arguments_are_refused(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()

@@ -1,0 +1,57 @@
+"""Heatmaps at stride 4 from any backbone's deepest feature: the deconvolution head of
+SimpleBaseline (Xiao et al. 2018, "Simple Baselines for Human Pose Estimation and Tracking",
+sec. 2): 4x4 stride-2 transposed convs with BN-ReLU until stride 4, then a 1x1 conv per joint."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from zoo.blocks import ConvNormAct, make_conv
+from zoo.models.base import Backbone, he_init
+
+
+class HeatmapHead(nn.Sequential):
+    """log2(in_reduction / out_reduction) deconv layers of ``width`` channels, then 1x1 to joints."""
+
+    def __init__(
+        self,
+        in_chs: int,
+        num_joints: int,
+        in_reduction: int,
+        out_reduction: int = 4,
+        width: int = 256,
+        norm: str = "batch",
+    ) -> None:
+        num_up = int(math.log2(in_reduction / out_reduction)) if in_reduction > out_reduction else 0
+        if 2**num_up * out_reduction != max(in_reduction, out_reduction) or in_reduction < out_reduction:
+            raise ValueError(
+                f"A heatmap head cannot go from reduction {in_reduction} to {out_reduction}: "
+                "it upsamples by powers of 2 only."
+            )
+        layers, chs = [], in_chs
+        for _ in range(num_up):
+            layers.append(ConvNormAct(chs, width, 4, stride=2, norm=norm, transposed=True))
+            chs = width
+        layers.append(make_conv(chs, num_joints, 1, bias=True))
+        super().__init__(*layers)
+        he_init(self)
+
+
+class HeatmapModel(Backbone):
+    """A backbone plus a `HeatmapHead` on its deepest feature: heatmaps at stride 4."""
+
+    def __init__(self, backbone: Backbone, num_joints: int, width: int = 256, norm: str = "batch") -> None:
+        super().__init__()
+        self.backbone, self.num_joints = backbone, num_joints
+        self.in_chans, self.feature_info = backbone.in_chans, backbone.feature_info
+        last = backbone.feature_info[-1]
+        self.head = HeatmapHead(last["num_chs"], num_joints, last["reduction"], 4, width, norm)
+
+    def forward_intermediates(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return self.backbone.forward_intermediates(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.forward_features(x))

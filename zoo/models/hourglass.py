@@ -1,0 +1,96 @@
+"""The stacked hourglass network (Newell et al. 2016, "Stacked Hourglass Networks for Human Pose
+Estimation", sec. 3.2-3.4; after princeton-vl's ``models/posenet.py``).
+
+A 7x7/2 stem with residuals and a pool takes 256x256 to 64x64; each stack is an `Hourglass`
+followed by a residual and a 1x1 conv. Every stack predicts (intermediate supervision, sec. 3.4),
+and its prediction and features are remapped by 1x1 convs and added back to the next stack's input.
+The last stack has no remap convs: no parameter is built that the forward pass does not use.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from zoo.blocks import ConvNormAct, Hourglass, Residual, make_conv
+
+from .base import Backbone, check_images, he_init
+
+
+class StackedHourglass(Backbone):
+    """``num_stacks`` hourglasses at stride 4.
+
+    Args:
+        num_outputs: maps each stack predicts (joints for pose, classes for segmentation); None
+            builds no prediction heads, for use as a feature extractor.
+        upsample_outputs: resize each prediction to the input size (segmentation).
+    Returns (forward): the list of every stack's prediction, last one best.
+    """
+
+    def __init__(
+        self,
+        num_stacks: int = 8,
+        channels: int = 256,
+        depth: int = 4,
+        num_outputs: int | None = 16,
+        in_chans: int = 3,
+        increase: int = 0,
+        norm: str = "batch",
+        upsample_outputs: bool = False,
+    ) -> None:
+        super().__init__()
+        self.in_chans, self.depth, self.num_stacks = in_chans, depth, num_stacks
+        self.num_outputs, self.upsample_outputs = num_outputs, upsample_outputs
+        self.stem = nn.Sequential(
+            ConvNormAct(in_chans, 64, 7, stride=2, norm=norm),
+            Residual(64, 128, norm),
+            nn.MaxPool2d(2, 2),
+            Residual(128, 128, norm),
+            Residual(128, channels, norm),
+        )
+        self.stacks = nn.ModuleList(Hourglass(depth, channels, increase, norm) for _ in range(num_stacks))
+        self.features = nn.ModuleList(
+            nn.Sequential(Residual(channels, channels, norm), ConvNormAct(channels, channels, 1, norm=norm))
+            for _ in range(num_stacks)
+        )
+        self.merge_features = nn.ModuleList(make_conv(channels, channels, 1, bias=True) for _ in range(num_stacks - 1))
+        if num_outputs is not None:
+            self.outs = nn.ModuleList(make_conv(channels, num_outputs, 1, bias=True) for _ in range(num_stacks))
+            self.merge_preds = nn.ModuleList(
+                make_conv(num_outputs, channels, 1, bias=True) for _ in range(num_stacks - 1)
+            )
+        self.feature_info = [dict(num_chs=64, reduction=2, module="stem.0")] + [
+            dict(num_chs=channels, reduction=4, module=f"features.{i}") for i in range(num_stacks)
+        ]
+        he_init(self)
+
+    def check_input(self, x: torch.Tensor) -> None:
+        check_images(x, self.in_chans, f"StackedHourglass(depth={self.depth})", divisor=4 * 2**self.depth)
+
+    def _run(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        self.check_input(x)
+        stem_out = self.stem[0](x)
+        x = self.stem[1:](stem_out)
+        features, preds = [stem_out], []
+        for i in range(self.num_stacks):
+            feat = self.features[i](self.stacks[i](x))
+            features.append(feat)
+            pred = self.outs[i](feat) if self.num_outputs is not None else None
+            preds.append(pred)
+            if i < self.num_stacks - 1:
+                x = x + self.merge_features[i](feat)
+                if pred is not None:
+                    x = x + self.merge_preds[i](pred)
+        return features, preds
+
+    def forward_intermediates(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return self._run(x)[0]
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        if self.num_outputs is None:
+            raise RuntimeError("This hourglass was built with num_outputs=None; use forward_features().")
+        preds = self._run(x)[1]
+        if self.upsample_outputs:
+            preds = [F.interpolate(p, size=x.shape[-2:], mode="bilinear", align_corners=False) for p in preds]
+        return preds
