@@ -1,0 +1,189 @@
+"""The shared base of the three tasks: a model from `zoo.create_model`, the optimiser and LR
+schedule from config, the NaN guard and the media hook. A task adds its loss, metrics and media.
+
+Tasks follow torchgeo's trainers: they take a model name and build everything else, so one YAML
+file under configs/ picks family, task, data and budget (DESIGN.md section 4).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.loggers import WandbLogger
+from torch import nn
+
+import zoo
+
+OPTIMIZERS = ("sgd", "adamw")
+SCHEDULERS = ("cosine", "step", "none")
+
+
+def last_output(output: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
+    """The final prediction: a stacked hourglass returns one per stack, and the last is best."""
+    return output[-1] if isinstance(output, (list, tuple)) else output
+
+
+def _head(value: Any, n: int) -> Any:
+    """The first ``n`` items of a batched tensor, or of each tensor in a list or dict."""
+    if isinstance(value, dict):
+        return {k: _head(v, n) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_head(v, n) for v in value]
+    return value[:n]
+
+
+class ZooTask(pl.LightningModule):
+    """A LightningModule around ``zoo.create_model(model, task=self.task, **model_kwargs)``.
+
+    Args:
+        model: a registered model name (`zoo models` lists them).
+        model_kwargs: overrides for the model (widths, ``num_stacks``, ``norm``...).
+        optimizer: "sgd" (with Nesterov momentum) or "adamw".
+        lr / momentum / weight_decay: the optimiser's settings.
+        scheduler: "cosine" (per step, after ``warmup_steps`` of linear warm-up), "step" (x0.1 at
+            50% and 75% of training, He et al. 2015 sec. 4.2) or "none".
+        num_media: images of the fixed validation batch logged as predictions each epoch.
+
+    The output size (classes or joints) comes from the data module when it is not given, so a
+    config names it once; it is saved in the checkpoint's hyperparameters.
+    """
+
+    task: ClassVar[str]
+    monitor: ClassVar[str]
+    """The headline validation metric; checkpoints keep the highest."""
+
+    def __init__(
+        self,
+        model: str,
+        model_kwargs: dict[str, Any] | None,
+        optimizer: str,
+        lr: float,
+        momentum: float,
+        weight_decay: float,
+        scheduler: str,
+        warmup_steps: int,
+        num_media: int,
+    ) -> None:
+        super().__init__()
+        if optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer={optimizer!r} is not supported; choose one of {', '.join(OPTIMIZERS)}.")
+        if scheduler not in SCHEDULERS:
+            raise ValueError(f"scheduler={scheduler!r} is not supported; choose one of {', '.join(SCHEDULERS)}.")
+        zoo.get_spec(model)  # fail on a wrong name now, not after the data is loaded
+        self.model_name, self.model_kwargs = model, dict(model_kwargs or {})
+        self.net: nn.Module | None = None
+
+    # --- model -----------------------------------------------------------------------------------
+    def output_kwargs(self) -> dict[str, Any] | None:
+        """The task's output sizes for `zoo.create_model`, or None while still unknown."""
+        raise NotImplementedError
+
+    def configure_from_data(self, datamodule: pl.LightningDataModule) -> None:
+        """Fill what the config left out (class count, joints...) from the data module."""
+
+    def build_model(self) -> None:
+        """Create the network once the output sizes are known."""
+        if self.net is None:
+            kwargs = self.output_kwargs()
+            if kwargs is None:
+                raise RuntimeError(
+                    f"{type(self).__name__} needs its output size before building the model: "
+                    "pass it in the config or attach a data module."
+                )
+            self.net = zoo.create_model(self.model_name, task=self.task, **self.model_kwargs, **kwargs)
+
+    def setup(self, stage: str) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if datamodule is not None:
+            self.configure_from_data(datamodule)
+            in_chans = getattr(datamodule, "in_chans", None)
+            if in_chans is not None and "in_chans" not in self.model_kwargs:
+                self.model_kwargs["in_chans"] = in_chans
+                self.hparams["model_kwargs"] = dict(self.model_kwargs)
+                if self.net is not None and self.net.in_chans != in_chans:
+                    self.net = None  # built in __init__ for the registry's default channels: rebuild
+        self.build_model()
+
+    def forward(self, x: torch.Tensor) -> Any:
+        return self.net(x)
+
+    # --- training loop ---------------------------------------------------------------------------
+    def compute_loss(self, output: Any, target: Any, images: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def training_step(self, batch: tuple[torch.Tensor, Any], batch_idx: int) -> torch.Tensor:
+        images, target = batch
+        loss = self.compute_loss(self(images), target, images)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"The training loss is {loss.item()} at global step {self.global_step} (epoch {self.current_epoch}, "
+                f"batch {batch_idx}). Training stopped before this step could change the weights; the last "
+                "good checkpoint is kept. Lower the learning rate, add warm-up, or check the data for NaNs."
+            )
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(images))
+        return loss
+
+    def validation_step(self, batch: tuple[torch.Tensor, Any], batch_idx: int) -> None:
+        self._evaluate(batch, batch_idx, "val")
+
+    def test_step(self, batch: tuple[torch.Tensor, Any], batch_idx: int) -> None:
+        self._evaluate(batch, batch_idx, "test")
+
+    def _evaluate(self, batch: tuple[torch.Tensor, Any], batch_idx: int, split: str) -> None:
+        images, target = batch
+        output = self(images)
+        self.log(f"{split}/loss", self.compute_loss(output, target, images), batch_size=len(images), sync_dist=True)
+        self.update_metrics(output, target, images, split)
+        if split == "val" and batch_idx == 0 and self.hparams.num_media > 0:
+            n = self.hparams.num_media
+            self.log_media(images[:n], _head(output, n), _head(target, n))
+
+    def update_metrics(self, output: Any, target: Any, images: torch.Tensor, split: str) -> None:
+        raise NotImplementedError
+
+    def predict(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The task's decoded predictions for a batch of images."""
+        raise NotImplementedError
+
+    def predict_step(self, batch: Any, batch_idx: int) -> dict[str, torch.Tensor]:
+        images = batch[0] if isinstance(batch, (list, tuple)) else batch
+        return self.predict(images)
+
+    def log_media(self, images: torch.Tensor, output: Any, target: Any) -> None:
+        """Log predictions on the fixed first validation batch to W&B (no-op without W&B)."""
+
+    def wandb_run(self) -> Any | None:
+        """The W&B run of the first WandbLogger, on rank 0 and outside sanity checking."""
+        if self.trainer.sanity_checking or self.global_rank != 0:
+            return None
+        return next((lg.experiment for lg in self.loggers if isinstance(lg, WandbLogger)), None)
+
+    # --- optimisation ----------------------------------------------------------------------------
+    def configure_optimizers(self) -> dict[str, Any]:
+        hp = self.hparams
+        decay, no_decay = [], []
+        for p in self.net.parameters():  # no weight decay on norms and biases, as timm does
+            (no_decay if p.ndim <= 1 else decay).append(p)
+        groups = [{"params": decay, "weight_decay": hp.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        if hp.optimizer == "sgd":
+            opt = torch.optim.SGD(groups, lr=hp.lr, momentum=hp.momentum, nesterov=hp.momentum > 0)
+        else:
+            opt = torch.optim.AdamW(groups, lr=hp.lr)
+        if hp.scheduler == "none":
+            return {"optimizer": opt}
+        total = max(int(self.trainer.estimated_stepping_batches), 1)
+        warmup = min(hp.warmup_steps, total - 1)
+
+        def factor(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / warmup
+            progress = (step - warmup) / max(total - warmup, 1)
+            if hp.scheduler == "cosine":
+                return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+            return 0.1 ** ((progress >= 0.5) + (progress >= 0.75))
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

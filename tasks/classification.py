@@ -1,0 +1,127 @@
+"""Image classification: cross-entropy with label smoothing (Szegedy et al. 2016, sec. 7), top-1
+and top-5 accuracy, and a confusion matrix logged to W&B (DESIGN.md section 4)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torchmetrics import MetricCollection
+from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
+
+from .base import ZooTask
+
+
+class ClassificationTask(ZooTask):
+    """Any zoo model with a classification head.
+
+    Args:
+        num_classes: class count; taken from the data module when None.
+        class_names: names for the confusion matrix; from the data module when None.
+        label_smoothing: the cross-entropy's smoothing.
+        Others: see `ZooTask`.
+    """
+
+    task = "classification"
+    monitor = "val/acc1"
+
+    def __init__(
+        self,
+        model: str = "resnet20",
+        num_classes: int | None = None,
+        class_names: list[str] | None = None,
+        label_smoothing: float = 0.0,
+        model_kwargs: dict[str, Any] | None = None,
+        optimizer: str = "sgd",
+        lr: float = 0.1,
+        momentum: float = 0.9,
+        weight_decay: float = 5e-4,
+        scheduler: str = "cosine",
+        warmup_steps: int = 0,
+        num_media: int = 8,
+    ) -> None:
+        super().__init__(model, model_kwargs, optimizer, lr, momentum, weight_decay, scheduler, warmup_steps, num_media)
+        self.save_hyperparameters()
+        self.num_classes, self.class_names = num_classes, class_names
+        if num_classes is not None:
+            self.build_model()
+
+    def output_kwargs(self) -> dict[str, Any] | None:
+        return None if self.num_classes is None else {"num_classes": self.num_classes}
+
+    def configure_from_data(self, datamodule: pl.LightningDataModule) -> None:
+        data_classes = getattr(datamodule, "num_classes", None)
+        if self.num_classes is None:
+            self.num_classes = self.hparams["num_classes"] = data_classes
+        elif data_classes is not None and data_classes != self.num_classes:
+            raise ValueError(
+                f"model.num_classes={self.num_classes} but the data has {data_classes} classes; "
+                f"set --model.init_args.num_classes {data_classes} or leave it out."
+            )
+        if self.class_names is None:
+            self.class_names = self.hparams["class_names"] = getattr(datamodule, "class_names", None)
+
+    def build_model(self) -> None:
+        super().build_model()
+        if not hasattr(self, "val_metrics"):
+            metrics = MetricCollection(
+                {
+                    "acc1": MulticlassAccuracy(self.num_classes, top_k=1, average="micro"),
+                    "acc5": MulticlassAccuracy(self.num_classes, top_k=min(5, self.num_classes), average="micro"),
+                }
+            )
+            self.val_metrics, self.test_metrics = metrics.clone(prefix="val/"), metrics.clone(prefix="test/")
+            self.confusion = MulticlassConfusionMatrix(self.num_classes)
+
+    def compute_loss(self, output: torch.Tensor, target: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(output, target, label_smoothing=self.hparams.label_smoothing)
+
+    def update_metrics(self, output: torch.Tensor, target: torch.Tensor, images: torch.Tensor, split: str) -> None:
+        metrics = self.val_metrics if split == "val" else self.test_metrics
+        metrics.update(output, target)
+        self.log_dict(metrics, batch_size=len(images))
+        if split == "val":
+            self.confusion.update(output, target)
+
+    def predict(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        probs = self(images).softmax(1)
+        return {"probs": probs, "labels": probs.argmax(1)}
+
+    def on_validation_epoch_end(self) -> None:
+        matrix = self.confusion.compute().cpu()
+        self.confusion.reset()
+        run = self.wandb_run()
+        if run is None:
+            return
+        import wandb
+
+        names = self.class_names or [str(i) for i in range(self.num_classes)]
+        rows = [[names[i], names[j], int(matrix[i, j])] for i in range(len(names)) for j in range(len(names))]
+        table = wandb.Table(columns=["Actual", "Predicted", "nPredictions"], data=rows)
+        fields = {"Actual": "Actual", "Predicted": "Predicted", "nPredictions": "nPredictions"}
+        run.log(
+            {
+                "val/confusion_matrix": wandb.plot_table(
+                    "wandb/confusion_matrix/v1", table, fields, {"title": "Confusion matrix"}
+                ),
+                "trainer/global_step": self.global_step,
+            }
+        )
+
+    def log_media(self, images: torch.Tensor, output: torch.Tensor, target: torch.Tensor) -> None:
+        run = self.wandb_run()
+        if run is None:
+            return
+        import wandb
+
+        from .media import to_uint8_images
+
+        names = self.class_names or [str(i) for i in range(self.num_classes)]
+        preds = output.argmax(1).tolist()
+        pictures = [
+            wandb.Image(img, caption=f"true {names[t]} / pred {names[p]}")
+            for img, t, p in zip(to_uint8_images(images), target.tolist(), preds, strict=True)
+        ]
+        run.log({"val/predictions": pictures, "trainer/global_step": self.global_step})

@@ -1,0 +1,98 @@
+"""The `zoo` command. It parses arguments and calls the library; the work happens in `zoo` and
+`tasks`.
+
+    zoo fit|validate|test|predict --config configs/<task>/<model>.yaml [--key value ...]
+    zoo models [--pattern GLOB]
+
+The training subcommands are Lightning's `LightningCLI` (overrides on the command line,
+``--print_config``), with archzoo's defaults: a W&B logger (offline unless W&B is set up) plus a
+local CSV of metrics, ``best``/``last`` checkpoints under ``<default_root_dir>/checkpoints``, a
+model summary with GFLOPs, and a seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pytorch_lightning as pl
+from jsonargparse import Namespace
+from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
+
+LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
+DEFAULT_ROOT = "runs/default"
+
+
+def _checkpoint_dir(root: str | None) -> str:
+    return str(Path(root or DEFAULT_ROOT) / "checkpoints")
+
+
+class ZooCLI(LightningCLI):
+    """LightningCLI over any `tasks.ZooTask` and any data module, configured by YAML."""
+
+    def __init__(self, args: list[str] | None = None, run: bool = True) -> None:
+        from tasks.base import ZooTask
+        from tasks.callbacks import ModelStats
+
+        super().__init__(
+            ZooTask,
+            pl.LightningDataModule,
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            auto_configure_optimizers=False,
+            seed_everything_default=0,
+            save_config_kwargs={"overwrite": True},
+            trainer_defaults={"default_root_dir": DEFAULT_ROOT, "callbacks": [ModelStats()]},
+            args=args,
+            run=run,
+        )
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        from tasks.callbacks import ZooCheckpoint
+
+        parser.add_lightning_class_args(ZooCheckpoint, "checkpoint")
+        parser.link_arguments("trainer.default_root_dir", "checkpoint.dirpath", compute_fn=_checkpoint_dir)
+        parser.add_argument("--wandb_project", default="archzoo", help="W&B project of the default logger")
+
+    def before_instantiate_classes(self) -> None:
+        """Unless the config names its own loggers, log to W&B and to a CSV in default_root_dir."""
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        if config.trainer.logger not in (None, True):
+            return
+        root = config.trainer.default_root_dir or DEFAULT_ROOT
+        config.trainer.logger = [
+            Namespace(class_path="tasks.wandb_setup.ZooWandbLogger",
+                      init_args=Namespace(save_dir=root, project=config.wandb_project, name=Path(root).name)),
+            Namespace(class_path="pytorch_lightning.loggers.CSVLogger", init_args=Namespace(save_dir=root, name="csv")),
+        ]
+
+
+def _models(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="zoo models", description="The table of registered models.")
+    parser.add_argument("--pattern", default="*", help="glob on model names, e.g. 'resnet*'")
+    args = parser.parse_args(argv)
+    from zoo.summary import model_table
+
+    print(model_table(args.pattern))
+
+
+COMMANDS = {"models": _models}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the `zoo` console script."""
+    from_console = argv is None
+    argv = sys.argv[1:] if from_console else argv
+    if argv and argv[0] in COMMANDS:
+        COMMANDS[argv[0]](argv[1:])
+    elif argv and argv[0] in LIGHTNING_COMMANDS or any(a in ("-h", "--help") for a in argv[:1]):
+        ZooCLI(args=None if from_console else argv)
+    else:
+        commands = ", ".join([*LIGHTNING_COMMANDS, *COMMANDS])
+        sys.exit(f"usage: zoo {{{commands}}} ...\n`zoo fit --config configs/classification/resnet20.yaml` "
+                 "trains; `zoo models` lists the models; `zoo <command> --help` shows the options.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""Pose estimation by heatmaps: Gaussian targets with per-joint weights, MSE summed over hourglass
+stacks (Newell et al. 2016, sec. 3.4), argmax decoding with a quarter-pixel shift, optional flip
+test, PCK@0.2 (bbox), PCKh@0.5 where head sizes are known, and mean joint error in px
+(DESIGN.md section 4)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torchmetrics import MetricCollection
+
+from .base import ZooTask, last_output
+from .heatmaps import decode_heatmaps, encode_heatmaps, flip_test, heatmap_loss
+from .metrics import PCK, MeanJointError
+
+
+class PoseTask(ZooTask):
+    """Any zoo model with a heatmap head (stride 4).
+
+    Args:
+        num_joints / flip_pairs / skeleton: from the data module when None.
+        sigma: the Gaussian's std in heatmap pixels.
+        use_flip_test: in validation and test, average with the flipped image's heatmaps.
+        Others: see `ZooTask`.
+
+    Targets are dicts with ``keypoints`` (B, K, 2) in input pixels and ``visibility`` (B, K), and
+    optionally ``head_size`` (B,) for PCKh.
+    """
+
+    task = "pose"
+    monitor = "val/pck"
+
+    def __init__(
+        self,
+        model: str = "hourglass2",
+        num_joints: int | None = None,
+        flip_pairs: list[tuple[int, int]] | None = None,
+        skeleton: list[tuple[int, int]] | None = None,
+        sigma: float = 2.0,
+        use_flip_test: bool = False,
+        model_kwargs: dict[str, Any] | None = None,
+        optimizer: str = "adamw",
+        lr: float = 1e-3,
+        momentum: float = 0.9,
+        weight_decay: float = 1e-4,
+        scheduler: str = "cosine",
+        warmup_steps: int = 0,
+        num_media: int = 4,
+    ) -> None:
+        super().__init__(model, model_kwargs, optimizer, lr, momentum, weight_decay, scheduler, warmup_steps, num_media)
+        self.save_hyperparameters()
+        self.num_joints, self.flip_pairs, self.skeleton = num_joints, flip_pairs, skeleton
+        if num_joints is not None:
+            self.build_model()
+
+    def output_kwargs(self) -> dict[str, Any] | None:
+        return None if self.num_joints is None else {"num_joints": self.num_joints}
+
+    def configure_from_data(self, datamodule: pl.LightningDataModule) -> None:
+        data_joints = getattr(datamodule, "num_joints", None)
+        if self.num_joints is None:
+            self.num_joints = self.hparams["num_joints"] = data_joints
+        elif data_joints is not None and data_joints != self.num_joints:
+            raise ValueError(
+                f"model.num_joints={self.num_joints} but the data has {data_joints} joints; "
+                f"set --model.init_args.num_joints {data_joints} or leave it out."
+            )
+        for name in ("flip_pairs", "skeleton"):
+            if getattr(self, name) is None:
+                value = [tuple(p) for p in getattr(datamodule, name, None) or []]
+                setattr(self, name, value)
+                self.hparams[name] = value
+
+    def build_model(self) -> None:
+        super().build_model()
+        if not hasattr(self, "val_metrics"):
+            metrics = MetricCollection({"pck": PCK(0.2, "bbox"), "joint_error_px": MeanJointError()})
+            self.val_metrics, self.test_metrics = metrics.clone(prefix="val/"), metrics.clone(prefix="test/")
+            self.val_pckh, self.test_pckh = PCK(0.5, "head"), PCK(0.5, "head")
+
+    def compute_loss(self, output: Any, target: dict[str, torch.Tensor], images: torch.Tensor) -> torch.Tensor:
+        heatmaps, weights = encode_heatmaps(
+            target["keypoints"],
+            target["visibility"],
+            tuple(images.shape[-2:]),
+            tuple(last_output(output).shape[-2:]),
+            self.hparams.sigma,
+        )
+        return heatmap_loss(output, heatmaps, weights)
+
+    def predict_keypoints(self, images: torch.Tensor, output: Any | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keypoints (B, K, 2) in input pixels and their heatmap maxima, with the flip test if set."""
+        if self.hparams.use_flip_test and self.flip_pairs is not None:
+            heatmaps = flip_test(self, images, self.flip_pairs)
+        else:
+            heatmaps = last_output(self(images) if output is None else output)
+        return decode_heatmaps(heatmaps, tuple(images.shape[-2:]))
+
+    def update_metrics(self, output: Any, target: dict[str, torch.Tensor], images: torch.Tensor, split: str) -> None:
+        keypoints, _ = self.predict_keypoints(images, output)
+        metrics = self.val_metrics if split == "val" else self.test_metrics
+        metrics.update(keypoints, target["keypoints"], target["visibility"])
+        self.log_dict(metrics, batch_size=len(images))
+        if "head_size" in target:
+            pckh = self.val_pckh if split == "val" else self.test_pckh
+            pckh.update(keypoints, target["keypoints"], target["visibility"], target["head_size"])
+            self.log(f"{split}/pckh", pckh, batch_size=len(images))
+
+    def predict(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        keypoints, scores = self.predict_keypoints(images)
+        return {"keypoints": keypoints, "scores": scores}
+
+    def log_media(self, images: torch.Tensor, output: Any, target: dict[str, torch.Tensor]) -> None:
+        run = self.wandb_run()
+        if run is None:
+            return
+        import wandb
+
+        from .media import draw_poses, to_uint8_images
+
+        keypoints, _ = decode_heatmaps(last_output(output), tuple(images.shape[-2:]))
+        pictures = []
+        for i, img in enumerate(to_uint8_images(images)):
+            visible = target["visibility"][i].cpu().numpy()
+            poses = [
+                (target["keypoints"][i].cpu().numpy(), visible, (0, 200, 0)),
+                (keypoints[i].cpu().numpy(), visible, (230, 30, 30)),
+            ]
+            pictures.append(wandb.Image(draw_poses(img, poses, self.skeleton), caption="green: truth, red: prediction"))
+        run.log({"val/predictions": pictures, "trainer/global_step": self.global_step})
