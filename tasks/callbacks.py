@@ -17,10 +17,22 @@ class ZooCheckpoint(ModelCheckpoint):
     callback configuration serves every task. ``--ckpt_path last`` resumes from ``last.ckpt``.
     """
 
-    def __init__(self, dirpath: str | None = None, filename: str = "best", save_last: bool = True,
-                 every_n_train_steps: int | None = None) -> None:
-        super().__init__(dirpath=dirpath, filename=filename, save_last=save_last, save_top_k=1, mode="max",
-                         every_n_train_steps=every_n_train_steps, auto_insert_metric_name=False)
+    def __init__(
+        self,
+        dirpath: str | None = None,
+        filename: str = "best",
+        save_last: bool = True,
+        every_n_train_steps: int | None = None,
+    ) -> None:
+        super().__init__(
+            dirpath=dirpath,
+            filename=filename,
+            save_last=save_last,
+            save_top_k=1,
+            mode="max",
+            every_n_train_steps=every_n_train_steps,
+            auto_insert_metric_name=False,
+        )
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         self.monitor = getattr(pl_module, "monitor", None)
@@ -36,8 +48,10 @@ class ModelStats(pl.Callback):
         stats = {"model/name": pl_module.model_name, "model/task": pl_module.task, "model/params": count_params(net)}
         if size is not None:
             stats["model/gflops"] = round(count_gflops(net, (net.in_chans, size, size)), 4)
-        rank_zero_info(f"archzoo model: {stats['model/name']} for {stats['model/task']}: "
-                       f"{stats['model/params']:,} params"
-                       + (f", {stats['model/gflops']} GFLOPs per {size}x{size} image" if size else ""))
+        rank_zero_info(
+            f"archzoo model: {stats['model/name']} for {stats['model/task']}: "
+            f"{stats['model/params']:,} params"
+            + (f", {stats['model/gflops']} GFLOPs per {size}x{size} image" if size else "")
+        )
         for logger in trainer.loggers:
             logger.log_hyperparams(stats)

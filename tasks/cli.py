@@ -62,8 +62,10 @@ class ZooCLI(LightningCLI):
             return
         root = config.trainer.default_root_dir or DEFAULT_ROOT
         config.trainer.logger = [
-            Namespace(class_path="tasks.wandb_setup.ZooWandbLogger",
-                      init_args=Namespace(save_dir=root, project=config.wandb_project, name=Path(root).name)),
+            Namespace(
+                class_path="tasks.wandb_setup.ZooWandbLogger",
+                init_args=Namespace(save_dir=root, project=config.wandb_project, name=Path(root).name),
+            ),
             Namespace(class_path="pytorch_lightning.loggers.CSVLogger", init_args=Namespace(save_dir=root, name="csv")),
         ]
 
@@ -90,8 +92,10 @@ def main(argv: list[str] | None = None) -> None:
         ZooCLI(args=None if from_console else argv)
     else:
         commands = ", ".join([*LIGHTNING_COMMANDS, *COMMANDS])
-        sys.exit(f"usage: zoo {{{commands}}} ...\n`zoo fit --config configs/classification/resnet20.yaml` "
-                 "trains; `zoo models` lists the models; `zoo <command> --help` shows the options.")
+        sys.exit(
+            f"usage: zoo {{{commands}}} ...\n`zoo fit --config configs/classification/resnet20.yaml` "
+            "trains; `zoo models` lists the models; `zoo <command> --help` shows the options."
+        )
 
 
 if __name__ == "__main__":

@@ -58,12 +58,15 @@ def read_run(run_dir: str | Path) -> dict:
     config, history, summary = {}, [], {}
     for record in iter_records(files[0]):
         kind = record.WhichOneof("record_type")
-        if kind == "config":
-            config.update({item.key: json.loads(item.value_json) for item in record.config.update})
+        if kind in ("config", "run"):  # wandb.init(config=...) travels in the run record
+            updates = record.config.update if kind == "config" else record.run.config.update
+            config.update({item.key: json.loads(item.value_json) for item in updates})
         elif kind == "history":
-            history.append({item.key or ".".join(item.nested_key): json.loads(item.value_json)
-                            for item in record.history.item})
+            history.append(
+                {item.key or ".".join(item.nested_key): json.loads(item.value_json) for item in record.history.item}
+            )
         elif kind == "summary":
-            summary.update({item.key or ".".join(item.nested_key): json.loads(item.value_json)
-                            for item in record.summary.update})
+            summary.update(
+                {item.key or ".".join(item.nested_key): json.loads(item.value_json) for item in record.summary.update}
+            )
     return {"config": config, "history": history, "summary": summary}

@@ -25,9 +25,9 @@ def wandb_mode() -> str:
         return "online"
     try:
         auth = netrc.netrc(Path.home() / ".netrc").authenticators("api.wandb.ai")
-    except (FileNotFoundError, netrc.NetrcParseError):
+    except (OSError, netrc.NetrcParseError):
         auth = None
-    return "online" if auth else "offline"
+    return "online" if auth and auth[2] else "offline"  # wandb reads the key from the password
 
 
 class ZooWandbLogger(WandbLogger):

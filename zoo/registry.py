@@ -68,8 +68,9 @@ def get_spec(name: str) -> ModelSpec:
     if name not in _REGISTRY:
         close = difflib.get_close_matches(name, list(_REGISTRY), n=5, cutoff=0.5)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise KeyError(f"Unknown model {name!r}.{hint} `zoo models` or zoo.list_models() lists all "
-                       f"{len(_REGISTRY)} names.")
+        raise KeyError(
+            f"Unknown model {name!r}.{hint} `zoo models` or zoo.list_models() lists all {len(_REGISTRY)} names."
+        )
     return _REGISTRY[name]
 
 
@@ -121,8 +122,9 @@ def _check_overrides(name: str, spec: ModelSpec, task: str, overrides: dict) -> 
         if key not in allowed:
             close = difflib.get_close_matches(key, sorted(allowed), n=3)
             hint = f" Did you mean {', '.join(close)}?" if close else ""
-            raise TypeError(f"{name} ({task}) has no option {key!r}.{hint} Its options are: "
-                            f"{', '.join(sorted(allowed))}.")
+            raise TypeError(
+                f"{name} ({task}) has no option {key!r}.{hint} Its options are: {', '.join(sorted(allowed))}."
+            )
 
 
 def _build_classic(spec: ModelSpec, task: str, opts: dict) -> nn.Module:
@@ -139,14 +141,17 @@ def _build_classic(spec: ModelSpec, task: str, opts: dict) -> nn.Module:
 def _build_unet(spec: ModelSpec, task: str, opts: dict) -> nn.Module:
     """U-Net: its own decoder for segmentation, stopped at stride 4 for heatmaps; for
     classification a pooled linear head on the encoder's bottom."""
-    options = {**spec.unet_kwargs, **spec.kwargs, **opts}
+    options = {**spec.kwargs, **spec.unet_kwargs, **opts}
     headless = {"num_classes": 0} if "num_classes" in _accepts(spec.cls) else {}  # a ResNet/DenseNet encoder
     encoder = _take(spec.cls, options, **headless)
     if task == "classification":
-        return Classifier(encoder, opts.get("num_classes", spec.unet_kwargs.get("num_classes", 1000)))
+        return Classifier(
+            encoder, opts.get("num_classes", spec.unet_kwargs.get("num_classes", 1000)), opts.get("drop_rate", 0.0)
+        )
     if task == "pose":
-        return _take(UNet, options, encoder=encoder, num_classes=opts.get("num_joints", DEFAULT_NUM_JOINTS),
-                     out_reduction=4)
+        return _take(
+            UNet, options, encoder=encoder, num_classes=opts.get("num_joints", DEFAULT_NUM_JOINTS), out_reduction=4
+        )
     return _take(UNet, options, encoder=encoder)
 
 
@@ -157,25 +162,38 @@ def _build_hourglass(spec: ModelSpec, task: str, opts: dict) -> nn.Module:
     if task == "pose":
         return _take(spec.cls, options, num_outputs=opts.get("num_joints", DEFAULT_NUM_JOINTS))
     if task == "segmentation":
-        return _take(spec.cls, options, num_outputs=opts.get("num_classes", DEFAULT_SEG_CLASSES),
-                     upsample_outputs=True)
-    return Classifier(_take(spec.cls, options, num_outputs=None), opts.get("num_classes", 1000),
-                      opts.get("drop_rate", 0.0))
+        return _take(spec.cls, options, num_outputs=opts.get("num_classes", DEFAULT_SEG_CLASSES), upsample_outputs=True)
+    return Classifier(
+        _take(spec.cls, options, num_outputs=None), opts.get("num_classes", 1000), opts.get("drop_rate", 0.0)
+    )
 
 
-_BUILDERS = {"resnet": _build_classic, "densenet": _build_classic, "unet": _build_unet,
-             "hourglass": _build_hourglass}
+_BUILDERS = {"resnet": _build_classic, "densenet": _build_classic, "unet": _build_unet, "hourglass": _build_hourglass}
 
 
 def _register_all() -> None:
     he15, he16 = "He et al. 2015", "He et al. 2016 (Identity Mappings)"
     imagenet = (3, 224, 224)
     cifar = (3, 32, 32)
-    for depth, block, layers in [(18, BasicBlock, [2, 2, 2, 2]), (34, BasicBlock, [3, 4, 6, 3]),
-                                 (50, Bottleneck, [3, 4, 6, 3]), (101, Bottleneck, [3, 4, 23, 3]),
-                                 (152, Bottleneck, [3, 8, 36, 3]), (200, Bottleneck, [3, 24, 36, 3])]:
-        register(f"resnet{depth}", ModelSpec("resnet", ResNet, dict(block=block, layers=layers), imagenet,
-                                             "classification", he15 if depth < 200 else he16))
+    for depth, block, layers in [
+        (18, BasicBlock, [2, 2, 2, 2]),
+        (34, BasicBlock, [3, 4, 6, 3]),
+        (50, Bottleneck, [3, 4, 6, 3]),
+        (101, Bottleneck, [3, 4, 23, 3]),
+        (152, Bottleneck, [3, 8, 36, 3]),
+        (200, Bottleneck, [3, 24, 36, 3]),
+    ]:
+        register(
+            f"resnet{depth}",
+            ModelSpec(
+                "resnet",
+                ResNet,
+                dict(block=block, layers=layers),
+                imagenet,
+                "classification",
+                he15 if depth < 200 else he16,
+            ),
+        )
     for depth in (20, 32, 44, 56, 110, 1202):
         n = (depth - 2) // 6
         cfg = dict(block=BasicBlock, layers=[n] * 3, stem="cifar", shortcut="A", num_classes=10)
@@ -189,30 +207,78 @@ def _register_all() -> None:
         cfg = dict(block=block, layers=[n] * 3, stem="cifar", order="pre", num_classes=10)
         register(f"preact_resnet{depth}", ModelSpec("resnet", ResNet, cfg, cifar, "classification", he16))
     huang = "Huang et al. 2017"
-    for name, k, blocks, init in [("densenet121", 32, (6, 12, 24, 16), 64), ("densenet169", 32, (6, 12, 32, 32), 64),
-                                  ("densenet201", 32, (6, 12, 48, 32), 64), ("densenet264", 32, (6, 12, 64, 48), 64),
-                                  ("densenet161", 48, (6, 12, 36, 24), 96)]:
+    for name, k, blocks, init in [
+        ("densenet121", 32, (6, 12, 24, 16), 64),
+        ("densenet169", 32, (6, 12, 32, 32), 64),
+        ("densenet201", 32, (6, 12, 48, 32), 64),
+        ("densenet264", 32, (6, 12, 64, 48), 64),
+        ("densenet161", 48, (6, 12, 36, 24), 96),
+    ]:
         cfg = dict(growth_rate=k, block_config=blocks, num_init_features=init)
         register(name, ModelSpec("densenet", DenseNet, cfg, imagenet, "classification", f"{huang}, table 1"))
-    for name, k, depth, bc in [("densenet40_k12", 12, 40, False), ("densenet_bc100_k12", 12, 100, True),
-                               ("densenet_bc250_k24", 24, 250, True), ("densenet_bc190_k40", 40, 190, True)]:
+    for name, k, depth, bc in [
+        ("densenet40_k12", 12, 40, False),
+        ("densenet_bc100_k12", 12, 100, True),
+        ("densenet_bc250_k24", 24, 250, True),
+        ("densenet_bc190_k40", 40, 190, True),
+    ]:
         n = (depth - 4) // (6 if bc else 3)
-        cfg = dict(growth_rate=k, block_config=(n,) * 3, num_init_features=2 * k if bc else 16,
-                   bn_size=4 if bc else 0, compression=0.5 if bc else 1.0, stem="cifar", num_classes=10)
+        cfg = dict(
+            growth_rate=k,
+            block_config=(n,) * 3,
+            num_init_features=2 * k if bc else 16,
+            bn_size=4 if bc else 0,
+            compression=0.5 if bc else 1.0,
+            stem="cifar",
+            num_classes=10,
+        )
         register(name, ModelSpec("densenet", DenseNet, cfg, cifar, "classification", f"{huang}, table 2"))
     ronneberger = "Ronneberger et al. 2015"
-    register("unet", ModelSpec("unet", UNetEncoder, dict(in_chans=1, padding="valid", norm="none"), (1, 572, 572),
-                               "segmentation", f"{ronneberger}, fig. 1", dict(num_classes=2)))
-    register("unet_same", ModelSpec("unet", UNetEncoder, dict(in_chans=3, padding="same", norm="batch"),
-                                    (3, 256, 256), "segmentation", f"{ronneberger}, padded, with BN",
-                                    dict(num_classes=2)))
+    register(
+        "unet",
+        ModelSpec(
+            "unet",
+            UNetEncoder,
+            dict(in_chans=1, padding="valid", norm="none"),
+            (1, 572, 572),
+            "segmentation",
+            f"{ronneberger}, fig. 1",
+            dict(num_classes=2),
+        ),
+    )
+    register(
+        "unet_same",
+        ModelSpec(
+            "unet",
+            UNetEncoder,
+            dict(in_chans=3, padding="same", norm="batch"),
+            (3, 256, 256),
+            "segmentation",
+            f"{ronneberger}, padded, with BN",
+            dict(num_classes=2),
+        ),
+    )
     for name in list_models(family="resnet") + list_models(family="densenet"):
         base = _REGISTRY[name]
-        register(f"unet_{name}", ModelSpec("unet", base.cls, dict(base.kwargs), base.input_size, "segmentation",
-                                           f"{ronneberger} decoder on {name}", dict(num_classes=DEFAULT_SEG_CLASSES)))
+        register(
+            f"unet_{name}",
+            ModelSpec(
+                "unet",
+                base.cls,
+                dict(base.kwargs),
+                base.input_size,
+                "segmentation",
+                f"{ronneberger} decoder on {name}",
+                dict(num_classes=DEFAULT_SEG_CLASSES),
+            ),
+        )
     for stacks in (1, 2, 4, 8):
-        register(f"hourglass{stacks}", ModelSpec("hourglass", StackedHourglass, dict(num_stacks=stacks),
-                                                 (3, 256, 256), "pose", "Newell et al. 2016"))
+        register(
+            f"hourglass{stacks}",
+            ModelSpec(
+                "hourglass", StackedHourglass, dict(num_stacks=stacks), (3, 256, 256), "pose", "Newell et al. 2016"
+            ),
+        )
 
 
 _register_all()

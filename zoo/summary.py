@@ -28,10 +28,14 @@ def model_row(name: str) -> dict:
 
 def model_table(pattern: str = "*") -> str:
     """A Markdown table of every registered model matching ``pattern``."""
-    lines = ["| model | family | native task | input | params | GFLOPs | features (channels/reduction) | from |",
-             "|---|---|---|---|---:|---:|---|---|"]
+    lines = [
+        "| model | family | native task | input | params | GFLOPs | features (channels/reduction) | from |",
+        "|---|---|---|---|---:|---:|---|---|",
+    ]
     for name in list_models(pattern):
         r = model_row(name)
-        lines.append(f"| {r['name']} | {r['family']} | {r['task']} | {r['input']} | {r['params']:,} | "
-                     f"{r['gflops']:.2f} | {r['features']} | {r['paper']} |")
+        lines.append(
+            f"| {r['name']} | {r['family']} | {r['task']} | {r['input']} | {r['params']:,} | "
+            f"{r['gflops']:.2f} | {r['features']} | {r['paper']} |"
+        )
     return "\n".join(lines)

@@ -8,12 +8,28 @@ DenseNet state dicts load with ``strict=True``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+
 import torch
 import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from torch import nn
 
 from .layers import make_act, make_conv, make_norm
+
+
+@contextmanager
+def _kept_statistics(norm: nn.Module) -> Iterator[None]:
+    """Restore a norm's running statistics after the backward pass recomputes it, so checkpointing
+    does not count a batch twice."""
+    saved = [b.clone() for b in norm.buffers()]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for buffer, value in zip(norm.buffers(), saved, strict=True):
+                buffer.copy_(value)
 
 
 class DenseLayer(nn.Module):
@@ -37,10 +53,18 @@ class DenseLayer(nn.Module):
         self.bottleneck = bn_size > 0
         if self.bottleneck:
             mid = bn_size * growth_rate
-            self.norm1, self.relu1, self.conv1 = make_norm(norm, in_chs), make_act("relu"), make_conv(in_chs, mid, 1)
-            self.norm2, self.relu2, self.conv2 = make_norm(norm, mid), make_act("relu"), make_conv(mid, growth_rate, 3)
+            self.norm1, self.relu1, self.conv1 = (
+                make_norm(norm, in_chs),
+                make_act("relu", norm != "none"),
+                make_conv(in_chs, mid, 1),
+            )
+            self.norm2, self.relu2, self.conv2 = (
+                make_norm(norm, mid),
+                make_act("relu", norm != "none"),
+                make_conv(mid, growth_rate, 3),
+            )
         else:
-            self.norm1, self.relu1 = make_norm(norm, in_chs), make_act("relu")
+            self.norm1, self.relu1 = make_norm(norm, in_chs), make_act("relu", norm != "none")
             self.conv1 = make_conv(in_chs, growth_rate, 3)
         self.drop_rate, self.memory_efficient = drop_rate, memory_efficient
 
@@ -49,7 +73,12 @@ class DenseLayer(nn.Module):
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
         if self.memory_efficient and torch.is_grad_enabled() and any(f.requires_grad for f in features):
-            out = cp.checkpoint(self._first, *features, use_reentrant=False)
+            out = cp.checkpoint(
+                self._first,
+                *features,
+                use_reentrant=False,
+                context_fn=lambda: (nullcontext(), _kept_statistics(self.norm1)),
+            )
         else:
             out = self._first(*features)
         if self.bottleneck:
@@ -81,5 +110,9 @@ class Transition(nn.Sequential):
 
     def __init__(self, in_chs: int, out_chs: int, norm: str = "batch") -> None:
         super().__init__()
-        self.norm, self.relu, self.conv = make_norm(norm, in_chs), make_act("relu"), make_conv(in_chs, out_chs, 1)
+        self.norm, self.relu, self.conv = (
+            make_norm(norm, in_chs),
+            make_act("relu", norm != "none"),
+            make_conv(in_chs, out_chs, 1),
+        )
         self.pool = nn.AvgPool2d(kernel_size=2, stride=2)

@@ -29,10 +29,11 @@ def make_norm(norm: str, channels: int) -> nn.Module:
     return nn.Identity()
 
 
-def make_act(act: str) -> nn.Module:
-    """An activation layer (in place where it is safe, as in torchvision)."""
+def make_act(act: str, inplace: bool = True) -> nn.Module:
+    """An activation layer. In place only where the caller knows its input is a fresh tensor (after
+    a norm): after an identity norm it would overwrite the caller's tensor."""
     _check_choice("act", act, ACTS)
-    return nn.ReLU(inplace=True) if act == "relu" else nn.Identity()
+    return nn.ReLU(inplace=inplace) if act == "relu" else nn.Identity()
 
 
 def make_conv(
@@ -92,5 +93,5 @@ class ConvNormAct(nn.Sequential):
         if order == "post":
             self.conv, self.norm, self.act = conv, make_norm(norm, out_chs), make_act(act)
         else:
-            self.norm, self.act, self.conv = make_norm(norm, in_chs), make_act(act), conv
+            self.norm, self.act, self.conv = make_norm(norm, in_chs), make_act(act, inplace=norm != "none"), conv
         self.in_chs, self.out_chs = in_chs, out_chs

@@ -79,7 +79,7 @@ class ResidualBlock(nn.Module):
         for i, conv in enumerate(convs, start=1):
             setattr(self, f"conv{i}", conv)
             setattr(self, f"bn{i}", make_norm(norm, conv.out_channels if order == "post" else conv.in_channels))
-        self.relu = make_act(act)
+        self.relu = make_act(act, inplace=order == "post" or norm != "none")
         self.downsample = None if plain else self._make_shortcut(shortcut, in_chs, out_chs, stride, norm)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
         if zero_init_residual:

@@ -9,6 +9,8 @@ the paper's net (572x572 in, 388x388 out); ``padding="same"`` returns the input'
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -36,7 +38,7 @@ def valid_output_size(size: int, depth: int) -> int | None:
 def nearest_valid_sizes(size: int, depth: int) -> tuple[int | None, int | None]:
     """The closest input sides at or below and above ``size`` that a valid U-Net can take."""
     below = next((s for s in range(size, 0, -1) if valid_output_size(s, depth)), None)
-    above = next(s for s in range(size + 1, size + 2 ** (depth + 3)) if valid_output_size(s, depth))
+    above = next(s for s in itertools.count(size + 1) if valid_output_size(s, depth))
     return below, above
 
 
@@ -62,10 +64,11 @@ class UNetEncoder(Backbone):
             for side in x.shape[-2:]:
                 if valid_output_size(side, self.depth) is None:
                     below, above = nearest_valid_sizes(side, self.depth)
+                    works = " and ".join(str(s) for s in (below, above) if s is not None)
                     raise ValueError(
                         f"A valid-padding U-Net of depth {self.depth} cannot take a side of {side} px: every "
-                        f"level must stay even before its 2x2 pool. The nearest sizes that work are {below} "
-                        f"and {above} (e.g. 572 -> 388 in the paper); resize or pad to one of them, or "
+                        f"level must stay even before its 2x2 pool. The nearest sizes that work are {works} "
+                        "(e.g. 572 -> 388 in the paper); resize or pad to one of them, or "
                         "build the net with padding='same'."
                     )
 

@@ -1,0 +1,127 @@
+"""The `zoo` command end to end: real fits in subprocesses, read back from disk and from the
+offline W&B run's own records (no mocked wandb)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from tasks.cli import main
+from tasks.wandb_records import read_run
+
+REPO = Path(__file__).resolve().parents[2]
+ZOO = str(Path(sys.executable).with_name("zoo"))
+TINY = {
+    "classification": ["--config", str(REPO / "configs/classification/resnet.yaml")],
+    "segmentation": ["--config", str(REPO / "configs/segmentation/unet.yaml"),
+                     "--model.init_args.model_kwargs", "{base_width: 4}"],
+    "pose": ["--config", str(REPO / "configs/pose/hourglass.yaml"),
+             "--model.init_args.model_kwargs", "{channels: 16, depth: 2}"],
+}
+
+
+def run_zoo(args: list[str], root: Path, check: bool = True, **extra_env: str) -> subprocess.CompletedProcess:
+    """Run `zoo` in a clean environment: no W&B login, so W&B must go offline by itself."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    env.update(HOME=str(root), **extra_env)
+    proc = subprocess.run([ZOO, *args], cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"zoo {' '.join(args)} failed:\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def tiny_fit(task: str, root: Path, *more: str, epochs: int = 1) -> subprocess.CompletedProcess:
+    return run_zoo(["fit", *TINY[task], "--trainer.default_root_dir", str(root / "run"),
+                    "--trainer.max_epochs", str(epochs), "--data.init_args.train_size", "32",
+                    "--data.init_args.val_size", "16", "--data.init_args.batch_size", "8",
+                    "--data.init_args.num_workers", "0", "--trainer.log_every_n_steps", "1", *more], root)
+
+
+def metrics_rows(run: Path) -> list[dict[str, str]]:
+    (log,) = sorted(run.glob("csv/version_*/metrics.csv"))[-1:]
+    with log.open() as f:
+        return list(csv.DictReader(f))
+
+
+def wandb_run(run: Path) -> dict:
+    (folder,) = run.glob("wandb/offline-run-*")
+    return read_run(folder)
+
+
+def history_keys(logged: dict) -> set[str]:
+    return {k for row in logged["history"] for k in row}
+
+
+@pytest.mark.parametrize(
+    ("task", "metric", "media"),
+    [("classification", "val/acc1", "val/confusion_matrix_table._type"),
+     ("segmentation", "val/miou", "val/predictions.all_masks"),
+     ("pose", "val/pck", "val/predictions._type")],
+)
+def test_fit_logs_metrics_media_and_config_to_offline_wandb(tmp_path: Path, task: str, metric: str, media: str) -> None:
+    proc = tiny_fit(task, tmp_path)
+    run = tmp_path / "run"
+    assert (run / "checkpoints" / "best.ckpt").is_file() and (run / "checkpoints" / "last.ckpt").is_file()
+    assert any(row.get(metric) for row in metrics_rows(run)), "the metric is missing from the local CSV"
+    logged = wandb_run(run)
+    keys = history_keys(logged)
+    assert {metric, "val/loss", "train/loss_epoch", media, "val/predictions._type"} <= keys
+    values = [row[metric] for row in logged["history"] if metric in row]
+    assert values and all(0.0 <= v <= 1.0 for v in values)
+    assert logged["config"]["model/params"] > 0 and logged["config"]["model/gflops"] > 0
+    assert logged["config"]["model"] == torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)[
+        "hyper_parameters"]["model"]
+    assert "GFLOPs per" in proc.stdout + proc.stderr  # the model summary at start
+
+
+def test_resume_from_last_continues_the_run(tmp_path: Path) -> None:
+    tiny_fit("classification", tmp_path, epochs=1)
+    first = torch.load(tmp_path / "run/checkpoints/last.ckpt", weights_only=False)
+    tiny_fit("classification", tmp_path, "--ckpt_path", "last", epochs=2)
+    second = torch.load(tmp_path / "run/checkpoints/last.ckpt", weights_only=False)
+    assert second["global_step"] == 2 * first["global_step"]
+    resumed_rows = metrics_rows(tmp_path / "run")
+    assert {row["epoch"] for row in resumed_rows if row.get("val/acc1")} == {"1"}  # epoch 0 was not redone
+
+
+def test_print_config_and_unknown_key(tmp_path: Path) -> None:
+    printed = run_zoo(["fit", *TINY["classification"], "--print_config"], tmp_path)
+    assert "class_path: tasks.ClassificationTask" in printed.stdout and "model: resnet20" in printed.stdout
+    bad = run_zoo(["fit", *TINY["classification"], "--model.init_args.lrr", "0.1"], tmp_path, check=False)
+    assert bad.returncode != 0 and "lrr" in bad.stderr
+
+
+def test_ddp_two_processes_matches_one_process(tmp_path: Path) -> None:
+    """2 CPU processes with half the batch each train like 1 process with the full batch."""
+    common = ["--data.init_args.train_size", "256", "--data.init_args.val_size", "128", "--trainer.max_epochs", "2",
+              "--data.init_args.num_workers", "0", "--model.init_args.warmup_steps", "0"]
+    single, double = tmp_path / "single", tmp_path / "ddp"
+    run_zoo(["fit", *TINY["classification"], *common, "--trainer.default_root_dir", str(single),
+             "--data.init_args.batch_size", "32"], tmp_path)
+    run_zoo(["fit", *TINY["classification"], *common, "--trainer.default_root_dir", str(double),
+             "--data.init_args.batch_size", "16", "--trainer.strategy", "ddp", "--trainer.devices", "2",
+             "--trainer.accelerator", "cpu"], tmp_path)
+    one, two = metrics_rows(single), metrics_rows(double)
+    steps = [max(int(r["step"]) for r in rows) for rows in (one, two)]
+    assert steps[0] == steps[1]  # 2 x 16 per step = 32: the data really was split over 2 processes
+    acc = [float([r["val/acc1"] for r in rows if r.get("val/acc1")][-1]) for rows in (one, two)]
+    loss = [float([r["val/loss"] for r in rows if r.get("val/loss")][-1]) for rows in (one, two)]
+    assert abs(acc[0] - acc[1]) <= 0.1, acc
+    assert abs(loss[0] - loss[1]) <= 0.15 * loss[0], loss
+
+
+def test_models_table(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["models", "--pattern", "resnet2*"])
+    out = capsys.readouterr().out
+    assert "| resnet20 |" in out and "269,722" in out and "| resnet200 |" in out and "resnet18" not in out
+
+
+def test_unknown_command_prints_usage() -> None:
+    with pytest.raises(SystemExit, match="usage: zoo"):
+        main(["frobnicate"])
