@@ -187,3 +187,26 @@ class ZooTask(pl.LightningModule):
 
         sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+class ClassTask(ZooTask):
+    """A task whose output is one channel per class (classification, segmentation): the class
+    count and names come from the data module when the config leaves them out."""
+
+    num_classes: int | None
+    class_names: list[str] | None
+
+    def output_kwargs(self) -> dict[str, Any] | None:
+        return None if self.num_classes is None else {"num_classes": self.num_classes}
+
+    def configure_from_data(self, datamodule: pl.LightningDataModule) -> None:
+        data_classes = getattr(datamodule, "num_classes", None)
+        if self.num_classes is None:
+            self.num_classes = self.hparams["num_classes"] = data_classes
+        elif data_classes is not None and data_classes != self.num_classes:
+            raise ValueError(
+                f"model.num_classes={self.num_classes} but the data has {data_classes} classes; "
+                f"set --model.init_args.num_classes {data_classes} or leave it out."
+            )
+        if self.class_names is None:
+            self.class_names = self.hparams["class_names"] = getattr(datamodule, "class_names", None)

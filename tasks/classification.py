@@ -5,16 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
-from .base import ZooTask
+from .base import ClassTask
 
 
-class ClassificationTask(ZooTask):
+class ClassificationTask(ClassTask):
     """Any zoo model with a classification head.
 
     Args:
@@ -47,21 +46,6 @@ class ClassificationTask(ZooTask):
         self.num_classes, self.class_names = num_classes, class_names
         if num_classes is not None:
             self.build_model()
-
-    def output_kwargs(self) -> dict[str, Any] | None:
-        return None if self.num_classes is None else {"num_classes": self.num_classes}
-
-    def configure_from_data(self, datamodule: pl.LightningDataModule) -> None:
-        data_classes = getattr(datamodule, "num_classes", None)
-        if self.num_classes is None:
-            self.num_classes = self.hparams["num_classes"] = data_classes
-        elif data_classes is not None and data_classes != self.num_classes:
-            raise ValueError(
-                f"model.num_classes={self.num_classes} but the data has {data_classes} classes; "
-                f"set --model.init_args.num_classes {data_classes} or leave it out."
-            )
-        if self.class_names is None:
-            self.class_names = self.hparams["class_names"] = getattr(datamodule, "class_names", None)
 
     def build_model(self) -> None:
         super().build_model()
