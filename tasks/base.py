@@ -17,13 +17,12 @@ from torch import nn
 
 import zoo
 
+from .heatmaps import last_output
+
+__all__ = ["ClassTask", "ZooTask", "last_output"]
+
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULERS = ("cosine", "step", "none")
-
-
-def last_output(output: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
-    """The final prediction: a stacked hourglass returns one per stack, and the last is best."""
-    return output[-1] if isinstance(output, (list, tuple)) else output
 
 
 def _head(value: Any, n: int) -> Any:

@@ -130,8 +130,8 @@ def flip_heatmaps(heatmaps: Tensor, flip_pairs: Sequence[tuple[int, int]]) -> Te
     return heatmaps.flip(-1)[..., perm, :, :]
 
 
-def _last_stack(output: HeatmapOutput) -> Tensor:
-    """The final prediction of a model that may return one heatmap tensor per hourglass stack."""
+def last_output(output: HeatmapOutput) -> Tensor:
+    """The final prediction of a model that may return one tensor per hourglass stack (the last is best)."""
     return output if isinstance(output, Tensor) else output[-1]
 
 
@@ -144,8 +144,8 @@ def flip_test(
     with :func:`flip_heatmaps` and returns the mean ``(B, K, h, w)``. If ``model_fn`` returns a list of
     stacks, the last one is used.
     """
-    heatmaps = _last_stack(model_fn(images))
-    flipped = _last_stack(model_fn(images.flip(-1)))
+    heatmaps = last_output(model_fn(images))
+    flipped = last_output(model_fn(images.flip(-1)))
     return 0.5 * (heatmaps + flip_heatmaps(flipped, flip_pairs))
 
 

@@ -19,15 +19,6 @@ from tasks.data import ClassificationData, PoseData, SegmentationData
 TINY = {"image_size": 32, "batch_size": 8, "train_size": 16, "val_size": 8}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One intra-op thread: on 2 shared cores, two threads spin against each other and run ~10x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _trainer(**kwargs) -> pl.Trainer:
     defaults = dict(
         accelerator="cpu",

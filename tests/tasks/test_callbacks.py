@@ -15,15 +15,6 @@ from tasks.data import ClassificationData
 from zoo.measure import count_gflops, count_params
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One intra-op thread: on 2 shared cores, two threads spin against each other and run ~10x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 class RecordingLogger(Logger):
     """Keeps every hyperparameter and metric dict it is given."""
 

@@ -19,10 +19,18 @@ REPO = Path(__file__).resolve().parents[2]
 ZOO = str(Path(sys.executable).with_name("zoo"))
 TINY = {
     "classification": ["--config", str(REPO / "configs/classification/resnet.yaml")],
-    "segmentation": ["--config", str(REPO / "configs/segmentation/unet.yaml"),
-                     "--model.init_args.model_kwargs", "{base_width: 4}"],
-    "pose": ["--config", str(REPO / "configs/pose/hourglass.yaml"),
-             "--model.init_args.model_kwargs", "{channels: 16, depth: 2}"],
+    "segmentation": [
+        "--config",
+        str(REPO / "configs/segmentation/unet.yaml"),
+        "--model.init_args.model_kwargs",
+        "{base_width: 4}",
+    ],
+    "pose": [
+        "--config",
+        str(REPO / "configs/pose/hourglass.yaml"),
+        "--model.init_args.model_kwargs",
+        "{channels: 16, depth: 2}",
+    ],
 }
 
 
@@ -37,10 +45,28 @@ def run_zoo(args: list[str], root: Path, check: bool = True, **extra_env: str) -
 
 
 def tiny_fit(task: str, root: Path, *more: str, epochs: int = 1) -> subprocess.CompletedProcess:
-    return run_zoo(["fit", *TINY[task], "--trainer.default_root_dir", str(root / "run"),
-                    "--trainer.max_epochs", str(epochs), "--data.init_args.train_size", "32",
-                    "--data.init_args.val_size", "16", "--data.init_args.batch_size", "8",
-                    "--data.init_args.num_workers", "0", "--trainer.log_every_n_steps", "1", *more], root)
+    return run_zoo(
+        [
+            "fit",
+            *TINY[task],
+            "--trainer.default_root_dir",
+            str(root / "run"),
+            "--trainer.max_epochs",
+            str(epochs),
+            "--data.init_args.train_size",
+            "32",
+            "--data.init_args.val_size",
+            "16",
+            "--data.init_args.batch_size",
+            "8",
+            "--data.init_args.num_workers",
+            "0",
+            "--trainer.log_every_n_steps",
+            "1",
+            *more,
+        ],
+        root,
+    )
 
 
 def metrics_rows(run: Path) -> list[dict[str, str]]:
@@ -60,9 +86,11 @@ def history_keys(logged: dict) -> set[str]:
 
 @pytest.mark.parametrize(
     ("task", "metric", "media"),
-    [("classification", "val/acc1", "val/confusion_matrix_table._type"),
-     ("segmentation", "val/miou", "val/predictions.all_masks"),
-     ("pose", "val/pck", "val/predictions._type")],
+    [
+        ("classification", "val/acc1", "val/confusion_matrix_table._type"),
+        ("segmentation", "val/miou", "val/predictions.all_masks"),
+        ("pose", "val/pck", "val/predictions._type"),
+    ],
 )
 def test_fit_logs_metrics_media_and_config_to_offline_wandb(tmp_path: Path, task: str, metric: str, media: str) -> None:
     proc = tiny_fit(task, tmp_path)
@@ -75,8 +103,10 @@ def test_fit_logs_metrics_media_and_config_to_offline_wandb(tmp_path: Path, task
     values = [row[metric] for row in logged["history"] if metric in row]
     assert values and all(0.0 <= v <= 1.0 for v in values)
     assert logged["config"]["model/params"] > 0 and logged["config"]["model/gflops"] > 0
-    assert logged["config"]["model"] == torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)[
-        "hyper_parameters"]["model"]
+    assert (
+        logged["config"]["model"]
+        == torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["hyper_parameters"]["model"]
+    )
     assert "GFLOPs per" in proc.stdout + proc.stderr  # the model summary at start
 
 
@@ -99,14 +129,49 @@ def test_print_config_and_unknown_key(tmp_path: Path) -> None:
 
 def test_ddp_two_processes_matches_one_process(tmp_path: Path) -> None:
     """2 CPU processes with half the batch each train like 1 process with the full batch."""
-    common = ["--data.init_args.train_size", "256", "--data.init_args.val_size", "128", "--trainer.max_epochs", "2",
-              "--data.init_args.num_workers", "0", "--model.init_args.warmup_steps", "0"]
+    common = [
+        "--data.init_args.train_size",
+        "256",
+        "--data.init_args.val_size",
+        "128",
+        "--trainer.max_epochs",
+        "2",
+        "--data.init_args.num_workers",
+        "0",
+        "--model.init_args.warmup_steps",
+        "0",
+    ]
     single, double = tmp_path / "single", tmp_path / "ddp"
-    run_zoo(["fit", *TINY["classification"], *common, "--trainer.default_root_dir", str(single),
-             "--data.init_args.batch_size", "32"], tmp_path)
-    run_zoo(["fit", *TINY["classification"], *common, "--trainer.default_root_dir", str(double),
-             "--data.init_args.batch_size", "16", "--trainer.strategy", "ddp", "--trainer.devices", "2",
-             "--trainer.accelerator", "cpu"], tmp_path)
+    run_zoo(
+        [
+            "fit",
+            *TINY["classification"],
+            *common,
+            "--trainer.default_root_dir",
+            str(single),
+            "--data.init_args.batch_size",
+            "32",
+        ],
+        tmp_path,
+    )
+    run_zoo(
+        [
+            "fit",
+            *TINY["classification"],
+            *common,
+            "--trainer.default_root_dir",
+            str(double),
+            "--data.init_args.batch_size",
+            "16",
+            "--trainer.strategy",
+            "ddp",
+            "--trainer.devices",
+            "2",
+            "--trainer.accelerator",
+            "cpu",
+        ],
+        tmp_path,
+    )
     one, two = metrics_rows(single), metrics_rows(double)
     steps = [max(int(r["step"]) for r in rows) for rows in (one, two)]
     assert steps[0] == steps[1]  # 2 x 16 per step = 32: the data really was split over 2 processes

@@ -6,7 +6,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 import pytorch_lightning as pl
 import torch
 from google.protobuf.message import DecodeError
@@ -17,15 +16,6 @@ from tasks.data import ClassificationData, PoseData, SegmentationData
 from tasks.data.transforms import IMAGENET_MEAN, IMAGENET_STD, build_transforms
 from tasks.media import draw_poses, to_uint8_images
 from tasks.wandb_records import iter_records, read_run
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One intra-op thread: on 2 shared cores, two threads spin against each other and run ~10x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _closed_run(root: Path, timeout: float = 60.0) -> Path:

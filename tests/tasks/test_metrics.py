@@ -133,14 +133,11 @@ def test_segmentation_loss_reduces_to_cross_entropy_and_sums_stacks():
     mask[0, 0] = 255
     expected = F.cross_entropy(logits, mask, ignore_index=255)
     torch.testing.assert_close(segmentation_loss(logits, mask), expected)
-    torch.testing.assert_close(
-        segmentation_loss(logits, mask, weight_map=torch.full((2, 6, 6), 3.0)), expected
-    )
+    torch.testing.assert_close(segmentation_loss(logits, mask, weight_map=torch.full((2, 6, 6), 3.0)), expected)
     stacks = [logits, 2 * logits]
     torch.testing.assert_close(
         segmentation_loss(stacks, mask, dice_weight=1.0),
-        segmentation_loss(logits, mask, dice_weight=1.0)
-        + segmentation_loss(2 * logits, mask, dice_weight=1.0),
+        segmentation_loss(logits, mask, dice_weight=1.0) + segmentation_loss(2 * logits, mask, dice_weight=1.0),
     )
     assert segmentation_loss(logits, torch.full_like(mask, 255)).item() == 0.0
 
@@ -181,9 +178,7 @@ def test_unet_weight_map_on_torch_batches():
     masks[0, 5:10, 12:20] = 2
     masks[1, 20:30, 20:30] = 1  # one object: no border term
     weights = unet_weight_map(masks)
-    assert (
-        isinstance(weights, torch.Tensor) and weights.shape == masks.shape and weights.dtype == torch.float32
-    )
+    assert isinstance(weights, torch.Tensor) and weights.shape == masks.shape and weights.dtype == torch.float32
     for weight, mask in zip(weights, masks, strict=True):
         np.testing.assert_array_equal(weight.numpy(), unet_weight_map(mask.numpy()))
     assert weights[1].unique().numel() == 2

@@ -15,15 +15,6 @@ from tasks.heatmaps import decode_heatmaps, encode_heatmaps, flip_test, heatmap_
 TINY_HOURGLASS = {"channels": 16, "depth": 2}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One intra-op thread: on 2 shared cores, two threads spin against each other and run ~10x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _trainer(**kwargs) -> pl.Trainer:
     defaults = dict(
         accelerator="cpu",

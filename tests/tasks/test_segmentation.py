@@ -13,15 +13,6 @@ from tasks.metrics import segmentation_loss, unet_weight_map
 from zoo.models.unet import valid_output_size
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One intra-op thread: on 2 shared cores, two threads spin against each other and run ~10x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _trainer(**kwargs) -> pl.Trainer:
     defaults = dict(
         accelerator="cpu",

@@ -18,8 +18,19 @@ def test_list_models():
     assert zoo.list_models("resnet2*") == ["resnet200", "resnet20"]
     assert zoo.list_models(family="hourglass") == ["hourglass1", "hourglass2", "hourglass4", "hourglass8"]
     assert zoo.list_models("unet_*", family="resnet") == []
-    for name in ("resnet18", "resnet1202", "plain56", "preact_resnet1001", "densenet121", "densenet264",
-                 "densenet_bc190_k40", "unet", "unet_same", "unet_resnet34", "unet_densenet121"):
+    for name in (
+        "resnet18",
+        "resnet1202",
+        "plain56",
+        "preact_resnet1001",
+        "densenet121",
+        "densenet264",
+        "densenet_bc190_k40",
+        "unet",
+        "unet_same",
+        "unet_resnet34",
+        "unet_densenet121",
+    ):
         assert name in NAMES
     assert zoo.TASKS == ("classification", "segmentation", "pose")
 
@@ -159,8 +170,9 @@ def test_overrides_reach_every_block():
     assert not any(isinstance(m, nn.BatchNorm2d) for m in unet.modules()) and unet.in_chans == 1
 
 
-@pytest.mark.parametrize(("name", "kwargs"), [("resnet20", {}), ("unet_same", {"base_width": 4}),
-                                              ("hourglass1", {"channels": 16})])
+@pytest.mark.parametrize(
+    ("name", "kwargs"), [("resnet20", {}), ("unet_same", {"base_width": 4}), ("hourglass1", {"channels": 16})]
+)
 def test_classification_drop_rate_reaches_the_head(name, kwargs):
     model = zoo.create_model(name, task="classification", drop_rate=0.5, **kwargs)
     assert model.drop_rate == 0.5
@@ -192,10 +204,15 @@ def test_unknown_override_names_the_key_and_a_suggestion():
     assert "Did you mean shortcut" in str(err.value)
 
 
-@pytest.mark.parametrize(("name", "task", "key"), [("resnet18", "classification", "num_joints"),
-                                                   ("resnet18", "pose", "num_classes"),
-                                                   ("hourglass1", "pose", "upsample_outputs"),
-                                                   ("unet", "segmentation", "encoder")])
+@pytest.mark.parametrize(
+    ("name", "task", "key"),
+    [
+        ("resnet18", "classification", "num_joints"),
+        ("resnet18", "pose", "num_classes"),
+        ("hourglass1", "pose", "upsample_outputs"),
+        ("unet", "segmentation", "encoder"),
+    ],
+)
 def test_options_of_other_tasks_or_internal_ones_are_refused(name, task, key):
     with pytest.raises(TypeError, match=f"'{key}'"):
         zoo.create_model(name, task=task, **{key: 1})

@@ -61,8 +61,9 @@ def test_dense_layer_drop_rate_only_in_training():
 
 
 def _copy(block: DenseBlock, **kwargs) -> DenseBlock:
-    other = DenseBlock(len(block), block.denselayer1.norm1.num_features, block.denselayer1.conv2.out_channels,
-                       bn_size=2, **kwargs)
+    other = DenseBlock(
+        len(block), block.denselayer1.norm1.num_features, block.denselayer1.conv2.out_channels, bn_size=2, **kwargs
+    )
     other.load_state_dict(block.state_dict())
     return other
 

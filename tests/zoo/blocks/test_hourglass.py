@@ -15,8 +15,10 @@ def n_params(module: nn.Module) -> int:
 def test_residual_without_skip_conv_when_channels_equal():
     r = Residual(16, 16)
     assert r.downsample is None
-    assert not any(isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1) and m.in_channels == m.out_channels == 16
-                   for m in r.modules())
+    assert not any(
+        isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1) and m.in_channels == m.out_channels == 16
+        for m in r.modules()
+    )
     convs = 16 * 8 + 8 * 8 * 9 + 8 * 16
     norms = 2 * (16 + 8 + 8)
     assert n_params(r) == convs + norms

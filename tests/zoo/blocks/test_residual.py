@@ -300,8 +300,9 @@ def test_norm_choices():
     assert none(torch.randn(2, 8, 8, 8)).shape == (2, 16, 4, 4)
 
 
-@pytest.mark.parametrize(("kwargs", "value"), [({"shortcut": "D"}, "'D'"), ({"order": "mid"}, "'mid'"),
-                                                ({"norm": "layer"}, "'layer'")])
+@pytest.mark.parametrize(
+    ("kwargs", "value"), [({"shortcut": "D"}, "'D'"), ({"order": "mid"}, "'mid'"), ({"norm": "layer"}, "'layer'")]
+)
 @pytest.mark.parametrize("cls", [BasicBlock, Bottleneck])
 def test_bad_arguments_raise_value_error_naming_the_value(cls, kwargs, value):
     with pytest.raises(ValueError, match=value):

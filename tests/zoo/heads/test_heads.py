@@ -38,8 +38,12 @@ def test_unet_decoder_skips_repeated_scales_and_custom_widths():
     decoder = UNetDecoder(info((8, 2), (16, 4), (16, 4), (32, 8)), decoder_channels=[12, 6])
     assert decoder.out_chs == 6 and decoder.reduction == 2
     # of the two features at reduction 4 only the deeper one (index 2) is used: a NaN in the other is ignored
-    feats = [torch.randn(1, 8, 16, 16), torch.full((1, 16, 8, 8), float("nan")), torch.randn(1, 16, 8, 8),
-             torch.randn(1, 32, 4, 4)]
+    feats = [
+        torch.randn(1, 8, 16, 16),
+        torch.full((1, 16, 8, 8), float("nan")),
+        torch.randn(1, 16, 8, 8),
+        torch.randn(1, 32, 4, 4),
+    ]
     out = decoder(feats)
     assert out.shape == (1, 6, 16, 16) and torch.isfinite(out).all()
 

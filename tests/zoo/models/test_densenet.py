@@ -31,8 +31,12 @@ def calibrate_norms(model: nn.Module, x: torch.Tensor) -> None:
     model.eval()
 
 
-TORCHVISION = {"densenet121": 7_978_856, "densenet169": 14_149_480, "densenet201": 20_013_928,
-               "densenet161": 28_681_000}
+TORCHVISION = {
+    "densenet121": 7_978_856,
+    "densenet169": 14_149_480,
+    "densenet201": 20_013_928,
+    "densenet161": 28_681_000,
+}
 
 
 @pytest.mark.parametrize("name", list(TORCHVISION))
@@ -61,8 +65,15 @@ def test_parameter_count_equals_torchvision(name, count):
     assert {k: v.shape for k, v in ours.state_dict().items()} == {k: v.shape for k, v in reference.state_dict().items()}
 
 
-@pytest.mark.parametrize(("name", "millions"), [("densenet40_k12", "1.0"), ("densenet_bc100_k12", "0.8"),
-                                                ("densenet_bc250_k24", "15.3"), ("densenet_bc190_k40", "25.6")])
+@pytest.mark.parametrize(
+    ("name", "millions"),
+    [
+        ("densenet40_k12", "1.0"),
+        ("densenet_bc100_k12", "0.8"),
+        ("densenet_bc250_k24", "15.3"),
+        ("densenet_bc190_k40", "25.6"),
+    ],
+)
 def test_cifar_parameter_counts_match_the_paper(name, millions):
     with torch.device("meta"):
         count = n_params(zoo.create_model(name))
@@ -97,13 +108,17 @@ def test_densenet_bc100_layout():
 def test_densenet_imagenet_feature_info_and_intermediates():
     model = DenseNet(growth_rate=4, block_config=(1, 2, 1, 1), num_init_features=8, num_classes=3)
     # 8 -> 12 -> 6 -> 14 -> 7 -> 11 -> 5 -> 9
-    assert [(f["num_chs"], f["reduction"]) for f in model.feature_info] == [(8, 2), (12, 4), (14, 8), (11, 16),
-                                                                             (9, 32)]
+    assert [(f["num_chs"], f["reduction"]) for f in model.feature_info] == [(8, 2), (12, 4), (14, 8), (11, 16), (9, 32)]
     assert model.feature_info[0]["module"] == "features.relu0"
     assert model.feature_info[-1]["module"] == "features.norm5"
     feats = model.forward_intermediates(torch.randn(2, 3, 64, 64))
-    assert [tuple(f.shape) for f in feats] == [(2, 8, 32, 32), (2, 12, 16, 16), (2, 14, 8, 8), (2, 11, 4, 4),
-                                               (2, 9, 2, 2)]
+    assert [tuple(f.shape) for f in feats] == [
+        (2, 8, 32, 32),
+        (2, 12, 16, 16),
+        (2, 14, 8, 8),
+        (2, 11, 4, 4),
+        (2, 9, 2, 2),
+    ]
     assert (feats[-1] >= 0).all()  # the final BN-ReLU
     assert (feats[1] < 0).any()  # a dense block's output is not ReLU'd
     assert model(torch.randn(2, 3, 64, 64)).shape == (2, 3)
@@ -112,8 +127,9 @@ def test_densenet_imagenet_feature_info_and_intermediates():
 def test_memory_efficient_model_matches_default():
     torch.manual_seed(0)
     default = DenseNet(growth_rate=4, block_config=(2, 2), num_init_features=8, num_classes=3, stem="cifar")
-    efficient = DenseNet(growth_rate=4, block_config=(2, 2), num_init_features=8, num_classes=3, stem="cifar",
-                         memory_efficient=True)
+    efficient = DenseNet(
+        growth_rate=4, block_config=(2, 2), num_init_features=8, num_classes=3, stem="cifar", memory_efficient=True
+    )
     efficient.load_state_dict(default.state_dict())
     x = torch.randn(2, 3, 16, 16)
     out_a, out_b = default(x), efficient(x)
@@ -125,16 +141,16 @@ def test_memory_efficient_model_matches_default():
 
 
 def test_no_bottleneck_and_no_compression_options():
-    model = DenseNet(growth_rate=4, block_config=(2, 2), num_init_features=8, bn_size=0, compression=1.0,
-                     stem="cifar", num_classes=2)
+    model = DenseNet(
+        growth_rate=4, block_config=(2, 2), num_init_features=8, bn_size=0, compression=1.0, stem="cifar", num_classes=2
+    )
     assert all(not layer.bottleneck for layer in model.modules() if isinstance(layer, DenseLayer))
     assert model.features.transition1.conv.out_channels == 16
     assert model(torch.randn(2, 3, 8, 8)).shape == (2, 2)
 
 
 def test_classifier_api_uses_torchvision_name():
-    model = DenseNet(growth_rate=4, block_config=(1, 1), num_init_features=8, stem="cifar", num_classes=7,
-                     in_chans=1)
+    model = DenseNet(growth_rate=4, block_config=(1, 1), num_init_features=8, stem="cifar", num_classes=7, in_chans=1)
     assert model.get_classifier() is model.classifier and model.classifier.in_features == model.num_features
     assert not hasattr(model, "fc")
     model.reset_classifier(2)

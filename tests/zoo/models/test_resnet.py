@@ -39,8 +39,13 @@ def calibrate_norms(model: nn.Module, x: torch.Tensor) -> None:
 
 # ---------------------------------------------------------------- torchvision equivalence
 
-TORCHVISION = {"resnet18": 11_689_512, "resnet34": 21_797_672, "resnet50": 25_557_032, "resnet101": 44_549_160,
-               "resnet152": 60_192_808}
+TORCHVISION = {
+    "resnet18": 11_689_512,
+    "resnet34": 21_797_672,
+    "resnet50": 25_557_032,
+    "resnet101": 44_549_160,
+    "resnet152": 60_192_808,
+}
 
 
 @pytest.mark.parametrize("name", list(TORCHVISION))
@@ -82,8 +87,16 @@ def paper_round(count: int, millions: str) -> bool:
     return round(count / 1e6, decimals) == float(millions)
 
 
-CIFAR = [("resnet20", "0.27"), ("resnet32", "0.46"), ("resnet44", "0.66"), ("resnet56", "0.85"), ("resnet110", "1.7"),
-         ("resnet1202", "19.4"), ("preact_resnet110", "1.7"), ("preact_resnet164", "1.7")]
+CIFAR = [
+    ("resnet20", "0.27"),
+    ("resnet32", "0.46"),
+    ("resnet44", "0.66"),
+    ("resnet56", "0.85"),
+    ("resnet110", "1.7"),
+    ("resnet1202", "19.4"),
+    ("preact_resnet110", "1.7"),
+    ("preact_resnet164", "1.7"),
+]
 
 
 @pytest.mark.parametrize(("name", "millions"), CIFAR)
@@ -164,8 +177,9 @@ def test_feature_info_matches_forward_intermediates_imagenet():
     assert [f["num_chs"] for f in model.feature_info] == [8, 32, 32, 64, 64]
     assert [f["module"] for f in model.feature_info] == ["relu", "layer1", "layer2", "layer3", "layer4"]
     feats = model.forward_intermediates(torch.randn(2, 3, 64, 64))
-    assert [tuple(f.shape) for f in feats] == [(2, c, 64 // r, 64 // r) for c, r in
-                                               ((f["num_chs"], f["reduction"]) for f in model.feature_info)]
+    assert [tuple(f.shape) for f in feats] == [
+        (2, c, 64 // r, 64 // r) for c, r in ((f["num_chs"], f["reduction"]) for f in model.feature_info)
+    ]
     assert model.num_features == 64
     assert model.forward_features(torch.randn(1, 3, 64, 64)).shape == (1, 64, 2, 2)
 
@@ -196,8 +210,11 @@ def test_stride_in_1x1_moves_the_stride():
 
 def test_drop_path_rises_linearly_over_blocks():
     model = tiny(layers=(2, 2, 2, 2), drop_path_rate=0.35)
-    rates = [0.0 if isinstance(b.drop_path, nn.Identity) else b.drop_path.drop_prob
-             for b in model.modules() if isinstance(b, BasicBlock)]
+    rates = [
+        0.0 if isinstance(b.drop_path, nn.Identity) else b.drop_path.drop_prob
+        for b in model.modules()
+        if isinstance(b, BasicBlock)
+    ]
     assert rates == pytest.approx([0.35 * i / 7 for i in range(8)])
 
 
@@ -269,8 +286,14 @@ def test_missing_batch_dimension_is_explained():
         tiny()(torch.randn(3, 32, 32))
 
 
-@pytest.mark.parametrize(("kwargs", "match"), [({"stem": "tiny"}, "'tiny'"), ({"widths": [8, 16]}, "widths"),
-                                               ({"replace_stride_with_dilation": [True]}, "replace_stride")])
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"stem": "tiny"}, "'tiny'"),
+        ({"widths": [8, 16]}, "widths"),
+        ({"replace_stride_with_dilation": [True]}, "replace_stride"),
+    ],
+)
 def test_bad_configuration_raises(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ResNet(BasicBlock, [1, 1, 1, 1], **kwargs)

@@ -34,8 +34,10 @@ def test_paper_unet_maps_572_to_388():
     assert out.shape == (1, 2, 388, 388)
 
 
-@pytest.mark.parametrize(("size", "depth", "out"), [(572, 4, 388), (556, 4, 372), (188, 4, 4), (570, 4, None),
-                                                    (187, 4, None), (92, 3, 4), (60, 2, 20), (20, 1, 4)])
+@pytest.mark.parametrize(
+    ("size", "depth", "out"),
+    [(572, 4, 388), (556, 4, 372), (188, 4, 4), (570, 4, None), (187, 4, None), (92, 3, 4), (60, 2, 20), (20, 1, 4)],
+)
 def test_valid_output_size(size, depth, out):
     assert valid_output_size(size, depth) == out
 
@@ -49,8 +51,9 @@ def test_nearest_valid_sizes():
 
 
 def test_valid_unet_real_forward_matches_the_arithmetic():
-    model = UNet(UNetEncoder(1, base_width=2, depth=2, padding="valid", norm="none"), num_classes=3, padding="valid",
-                 norm="none")
+    model = UNet(
+        UNetEncoder(1, base_width=2, depth=2, padding="valid", norm="none"), num_classes=3, padding="valid", norm="none"
+    )
     assert model(torch.randn(1, 1, 60, 44)).shape == (1, 3, valid_output_size(60, 2), valid_output_size(44, 2))
 
 
@@ -84,8 +87,7 @@ def test_same_unet_returns_the_input_size(up_mode, size):
 def test_same_unet_structure_and_features():
     model = zoo.create_model("unet_same", base_width=4)
     assert isinstance(model.encoder.inc[0].norm, nn.BatchNorm2d)
-    assert [(f["num_chs"], f["reduction"]) for f in model.feature_info] == [(4, 1), (8, 2), (16, 4), (32, 8),
-                                                                             (64, 16)]
+    assert [(f["num_chs"], f["reduction"]) for f in model.feature_info] == [(4, 1), (8, 2), (16, 4), (32, 8), (64, 16)]
     feats = model.forward_intermediates(torch.randn(1, 3, 32, 32))
     assert [tuple(f.shape[1:]) for f in feats] == [(4, 32, 32), (8, 16, 16), (16, 8, 8), (32, 4, 4), (64, 2, 2)]
     assert model.forward_features(torch.randn(1, 3, 32, 32)).shape == (1, 64, 2, 2)
