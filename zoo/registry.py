@@ -11,14 +11,17 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import inspect
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from torch import nn
 
 from zoo.blocks import BasicBlock, Bottleneck
 from zoo.heads import Classifier, HeatmapModel
 from zoo.models import DenseNet, ResNet, StackedHourglass, UNet, UNetEncoder
+from zoo.weights import METADATA_KEYS, load_weights, read_metadata
 
 TASKS = ("classification", "segmentation", "pose")
 DEFAULT_NUM_JOINTS = 16  # MPII, the data set of Newell et al. 2016
@@ -84,7 +87,7 @@ def _take(fn: Callable, options: dict, **fixed) -> nn.Module:
     return fn(**{k: v for k, v in options.items() if k in names and k not in fixed}, **fixed)
 
 
-def create_model(name: str, *, task: str | None = None, **overrides) -> nn.Module:
+def create_model(name: str, *, task: str | None = None, weights: str | Path | None = None, **overrides) -> nn.Module:
     """Build the registered model ``name`` for ``task`` ("classification", "segmentation" or
     "pose"; default: the family's own task).
 
@@ -93,13 +96,32 @@ def create_model(name: str, *, task: str | None = None, **overrides) -> nn.Modul
     ``num_stacks``...), plus ``num_classes`` (classification, segmentation) or ``num_joints``
     (pose). Segmentation output has the input's size (smaller with valid padding); pose output is
     heatmaps at stride 4, a list with one entry per stack for the hourglass.
+
+    ``weights``: a safetensors file (e.g. from ``zoo export``) or a torch state dict file to load,
+    strictly, read without running code from it (`zoo.weights.load_weights`); weights that do not
+    fit raise a `zoo.weights.WeightsMismatchError` naming the model and the offending keys.
     """
     spec = get_spec(name)
     task = task or spec.native_task
     if task not in TASKS:
         raise ValueError(f"task={task!r} is not supported; choose one of {', '.join(TASKS)}.")
     _check_overrides(name, spec, task, overrides)
-    return _BUILDERS[spec.family](spec, task, dict(overrides))
+    model = _BUILDERS[spec.family](spec, task, dict(overrides))
+    return model if weights is None else load_weights(model, weights, name=f"{name} ({task})")
+
+
+def load_model(path: str | Path) -> nn.Module:
+    """Rebuild the model of a ``zoo export`` safetensors file: its metadata names the model, task
+    and options, and `create_model` builds it and loads the weights."""
+    metadata = read_metadata(path)
+    missing = [key for key in METADATA_KEYS if key not in metadata]
+    if missing:
+        raise ValueError(
+            f"{path} has no {', '.join(missing)} metadata, so the model cannot be rebuilt from it alone: it was not "
+            "written by `zoo export`. Build the model yourself and pass the file: create_model(name, weights=path)."
+        )
+    name, task, options = (metadata[key] for key in METADATA_KEYS)
+    return create_model(name, task=task, weights=path, **json.loads(options))
 
 
 def _allowed(spec: ModelSpec, task: str) -> set[str]:

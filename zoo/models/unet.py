@@ -60,6 +60,12 @@ class UNetEncoder(Backbone):
 
     def check_input(self, x: torch.Tensor) -> None:
         check_images(x, self.in_chans, "UNet")
+        smallest = 2**self.depth
+        if self.padding == "same" and min(x.shape[-2:]) < smallest:
+            raise ValueError(
+                f"A U-Net of depth {self.depth} pools {self.depth} times, so each side must be at least {smallest} px; "
+                f"got {x.shape[-2]}x{x.shape[-1]}. Resize or pad the input, or build the net with a smaller depth."
+            )
         if self.padding == "valid":
             for side in x.shape[-2:]:
                 if valid_output_size(side, self.depth) is None:
