@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -70,3 +71,28 @@ def read_run(run_dir: str | Path) -> dict:
                 {item.key or ".".join(item.nested_key): json.loads(item.value_json) for item in record.summary.update}
             )
     return {"config": config, "history": history, "summary": summary}
+
+
+def wait_closed(run_dir: str | Path, timeout: float = 60.0) -> Path:
+    """Shut the W&B service down and wait until the run file in ``run_dir`` ends with wandb's final
+    "exit" record, then return ``run_dir``.
+
+    ``run.finish()`` can return before the service has written the run file out (seen under heavy
+    CPU load: the file then held no history at all), so read a run back in the same process only
+    after this.
+    """
+    import wandb
+    from google.protobuf.message import DecodeError
+
+    wandb.teardown()
+    (run_file,) = Path(run_dir).glob("run-*.wandb")
+    deadline, kinds = time.monotonic() + timeout, []
+    while time.monotonic() < deadline:
+        try:
+            kinds = [record.WhichOneof("record_type") for record in iter_records(run_file)]
+        except DecodeError:  # a record still being written
+            kinds = []
+        if kinds[-1:] == ["exit"]:
+            return Path(run_dir)
+        time.sleep(0.2)
+    raise TimeoutError(f"{run_file} was not closed after {timeout} s; its last records: {kinds[-5:]}")

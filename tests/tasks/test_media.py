@@ -2,44 +2,24 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from google.protobuf.message import DecodeError
 from pytorch_lightning.loggers import WandbLogger
 
 from tasks import ClassificationTask, PoseTask, SegmentationTask
 from tasks.data import ClassificationData, PoseData, SegmentationData
 from tasks.data.transforms import IMAGENET_MEAN, IMAGENET_STD, build_transforms
 from tasks.media import draw_poses, to_uint8_images
-from tasks.wandb_records import iter_records, read_run
+from tasks.wandb_records import read_run, wait_closed
 
 
-def _closed_run(root: Path, timeout: float = 60.0) -> Path:
-    """The offline run folder under ``root``, once its file ends with wandb's final "exit" record.
-
-    ``run.finish()`` can return before the W&B service has written the run file out (seen under heavy CPU
-    load: the file then held no history at all), so shut the service down and wait for the record.
-    """
-    import wandb
-
-    wandb.teardown()
+def _closed_run(root: Path) -> Path:
+    """The one offline run folder under ``root``, once W&B has written it out."""
     (run_dir,) = (root / "wandb").glob("offline-run-*")
-    (run_file,) = run_dir.glob("run-*.wandb")
-    deadline, kinds = time.monotonic() + timeout, []
-    while time.monotonic() < deadline:
-        try:
-            kinds = [record.WhichOneof("record_type") for record in iter_records(run_file)]
-        except DecodeError:  # a record still being written
-            kinds = []
-        if kinds[-1:] == ["exit"]:
-            break
-        time.sleep(0.2)
-    assert kinds[-1:] == ["exit"], f"{run_file} was not closed after {timeout} s: {kinds[-5:]}"
-    return run_dir
+    return wait_closed(run_dir)
 
 
 # --- to_uint8_images -------------------------------------------------------------------------------

@@ -3,42 +3,22 @@
 from __future__ import annotations
 
 import struct
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from google.protobuf.message import DecodeError
 from wandb.proto import wandb_internal_pb2 as pb
 
-from tasks.wandb_records import BLOCK, FIRST, FULL, HEADER, LAST, MIDDLE, iter_records, read_run
+from tasks.wandb_records import BLOCK, FIRST, FULL, HEADER, LAST, MIDDLE, iter_records, read_run, wait_closed
 
 STEPS = 400
 LONG = "".join(chr(ord("a") + i % 26) for i in range(100_000))  # a config value 3 blocks long
 
 
-def _closed_run(root: Path, timeout: float = 60.0) -> Path:
-    """The offline run folder under ``root``, once its file ends with wandb's final "exit" record.
-
-    ``run.finish()`` can return before the W&B service has written the run file out (seen under heavy CPU
-    load: the file then held no history at all), so shut the service down and wait for the record.
-    """
-    import wandb
-
-    wandb.teardown()
+def _closed_run(root: Path) -> Path:
+    """The one offline run folder under ``root``, once W&B has written it out."""
     (run_dir,) = (root / "wandb").glob("offline-run-*")
-    (run_file,) = run_dir.glob("run-*.wandb")
-    deadline, kinds = time.monotonic() + timeout, []
-    while time.monotonic() < deadline:
-        try:
-            kinds = [record.WhichOneof("record_type") for record in iter_records(run_file)]
-        except DecodeError:  # a record still being written
-            kinds = []
-        if kinds[-1:] == ["exit"]:
-            break
-        time.sleep(0.2)
-    assert kinds[-1:] == ["exit"], f"{run_file} was not closed after {timeout} s: {kinds[-5:]}"
-    return run_dir
+    return wait_closed(run_dir)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,32 @@
+"""Tests for tasks.analyze.cli: argument checks and one study run from the command line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tasks.analyze import cli, shattered
+from tasks.analyze.shattered import ShatteredConfig
+
+
+def test_unknown_study_is_refused_with_the_choices(capsys):
+    with pytest.raises(SystemExit):
+        cli.parse_args(["entropy"])
+    assert "shattered" in capsys.readouterr().err
+
+
+def test_a_missing_data_path_is_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        cli.parse_args(["degradation", "--data-path", str(tmp_path / "nowhere")])
+    assert "not a folder" in capsys.readouterr().err
+
+
+def test_zoo_analyze_quick_runs_a_study_into_the_out_folder(analyze_run, monkeypatch, capsys):
+    monkeypatch.setattr(shattered, "QUICK", ShatteredConfig(points=32, width=8, depth=2, max_lag=3, repeats=1))
+    out = analyze_run.out / "cli"
+    cli.main(["shattered", "--quick", "--out", str(out)])
+    assert json.loads((out / "shattered" / "shattered.json").read_text())["config"]["points"] == 32
+    assert (out / "shattered" / "shattered.png").is_file() and list((out / "wandb").glob("offline-run-*"))
+    printed = capsys.readouterr().out
+    assert "[shattered] HOLDS" in printed or "[shattered] DOES NOT HOLD" in printed

@@ -1,0 +1,42 @@
+"""Tests for tasks.analyze.common: the verdict line, flattening numbers, and a study's outputs
+(PNG, JSON, W&B run read back offline)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import matplotlib.pyplot as plt
+
+from tasks.analyze.common import Verdict, finish_study, scalars
+
+
+def test_verdict_line_names_study_claim_figure_and_outcome():
+    line = Verdict(claim="x doubles", measured="x2.01", holds=True).line("variance")
+    assert line.startswith("[variance] HOLDS:") and "x doubles" in line and "x2.01" in line
+    assert "DOES NOT HOLD" in Verdict("c", "m", False).line("s")
+
+
+def test_scalars_flattens_nested_numbers_and_drops_lists():
+    flat = scalars({"a": {"b": 1.5, "c": [1, 2]}, "d": True, "e": "text"})
+    assert flat == {"a/b": 1.5, "d": True, "e": "text"}
+
+
+def test_finish_study_writes_png_json_and_a_wandb_run(analyze_run, study_record):
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    numbers = {"slope": -1.0, "curve": [1.0, 0.0], "nan": math.nan, "nested": {"k": 3}}
+    verdict = Verdict("it falls", "slope -1", True)
+    folder = finish_study(analyze_run, "demo", {"size": 2}, numbers, fig, verdict)
+
+    png = folder / "demo.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size < 100_000
+    record = json.loads((folder / "demo.json").read_text())
+    assert record["numbers"]["nan"] is None  # strict JSON
+    assert record["config"] == {"size": 2} and record["verdict"]["holds"] is True
+
+    logged = study_record(analyze_run, "demo")
+    assert logged["config"]["size"] == 2 and logged["config"]["study"] == "demo"
+    assert logged["summary"]["slope"] == -1.0 and logged["summary"]["nested/k"] == 3
+    assert logged["summary"]["verdict/holds"] is True
+    assert any(row.get("plot._type") == "image-file" for row in logged["history"])
