@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-METRIC = {"classification": ("val/acc1", 0.10), "segmentation": ("val/miou", None), "pose": ("val/pck", None)}
+METRIC = {"classification": "val/acc1", "segmentation": "val/miou", "pose": "val/pck"}
 
 
 def last_value(metrics_csv: Path, key: str) -> float:
@@ -40,14 +40,20 @@ def main() -> None:
         spec = yaml.safe_load(Path(config).read_text())
         root = Path(args.out) / task / Path(config).stem
         start = time.time()
-        subprocess.run([zoo, "fit", "--config", config, "--trainer.default_root_dir", str(root)], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            [zoo, "fit", "--config", config, "--trainer.default_root_dir", str(root)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         wall = time.time() - start
-        key, _ = METRIC[task]
+        key = METRIC[task]
         value = last_value(sorted(root.glob("csv/version_*/metrics.csv"))[-1], key)
         data = spec["data"]["init_args"]
-        budget = (f"{spec['trainer']['max_epochs']} epochs x {data['train_size']} images "
-                  f"({data['image_size']} px, batch {data['batch_size']})")
+        budget = (
+            f"{spec['trainer']['max_epochs']} epochs x {data['train_size']} images "
+            f"({data['image_size']} px, batch {data['batch_size']})"
+        )
         model = spec["model"]["init_args"]["model"]
         rows.append(f"| {config} | {model} | {budget} | {wall / 60:.1f} min | {key} = {value:.3f} |")
         print(rows[-1], flush=True)

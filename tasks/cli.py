@@ -3,22 +3,27 @@
 
     zoo fit|validate|test|predict --config configs/<task>/<model>.yaml [--key value ...]
     zoo models [--pattern GLOB]
+    zoo bench --preset quick|standard|<file> [...]
+    zoo analyze <study>|all [--quick]
+    zoo export <checkpoint> <out.safetensors>
 
 The training subcommands are Lightning's `LightningCLI` (overrides on the command line,
 ``--print_config``), with archzoo's defaults: a W&B logger (offline unless W&B is set up) plus a
 local CSV of metrics, ``best``/``last`` checkpoints under ``<default_root_dir>/checkpoints``, a
-model summary with GFLOPs, and a seed.
+model summary with GFLOPs, a seed, and `zoo predict` writing ``predictions.safetensors`` into the
+run folder.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from pathlib import Path
 
 import pytorch_lightning as pl
 from jsonargparse import Namespace
-from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
+from pytorch_lightning.cli import ArgsType, LightningArgumentParser, LightningCLI
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 DEFAULT_ROOT = "runs/default"
@@ -34,6 +39,7 @@ class ZooCLI(LightningCLI):
     def __init__(self, args: list[str] | None = None, run: bool = True) -> None:
         from tasks.base import ZooTask
         from tasks.callbacks import ModelStats
+        from tasks.prediction import PredictionWriter
 
         super().__init__(
             ZooTask,
@@ -43,7 +49,7 @@ class ZooCLI(LightningCLI):
             auto_configure_optimizers=False,
             seed_everything_default=0,
             save_config_kwargs={"overwrite": True},
-            trainer_defaults={"default_root_dir": DEFAULT_ROOT, "callbacks": [ModelStats()]},
+            trainer_defaults={"default_root_dir": DEFAULT_ROOT, "callbacks": [ModelStats(), PredictionWriter()]},
             args=args,
             run=run,
         )
@@ -55,9 +61,24 @@ class ZooCLI(LightningCLI):
         parser.link_arguments("trainer.default_root_dir", "checkpoint.dirpath", compute_fn=_checkpoint_dir)
         parser.add_argument("--wandb_project", default="archzoo", help="W&B project of the default logger")
 
+    def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
+        """Parse, then refuse a ``--ckpt_path`` file that would run code when unpickled, naming the file,
+        before Lightning reads its hyperparameters (torch's own refusal names neither file nor fix)."""
+        super().parse_arguments(parser, args)
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if ckpt_path and Path(ckpt_path).is_file():
+            from zoo.weights import read_torch_file
+
+            read_torch_file(ckpt_path)
+
     def before_instantiate_classes(self) -> None:
-        """Unless the config names its own loggers, log to W&B and to a CSV in default_root_dir."""
+        """Load checkpoints with weights_only=True unless ``--weights_only false`` is given, explicitly,
+        so that TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD cannot turn the check off. Unless the config names its
+        own loggers, log to W&B and to a CSV in default_root_dir."""
         config = self.config[self.subcommand] if self.subcommand else self.config
+        if config.get("weights_only", False) is None:
+            config.weights_only = True
         if config.trainer.logger not in (None, True):
             return
         root = config.trainer.default_root_dir or DEFAULT_ROOT
@@ -79,7 +100,19 @@ def _models(argv: list[str]) -> None:
     print(model_table(args.pattern))
 
 
-COMMANDS = {"models": _models}
+# Subcommands other than Lightning's: name -> "module:function", imported only when called so
+# `zoo fit` does not pay for them. Each function takes the remaining argv.
+COMMANDS = {
+    "models": "tasks.cli:_models",
+    "bench": "tasks.bench.cli:main",
+    "analyze": "tasks.analyze.cli:main",
+    "export": "tasks.export:main",
+}
+
+
+def _run_command(name: str, argv: list[str]) -> None:
+    module, function = COMMANDS[name].split(":")
+    getattr(importlib.import_module(module), function)(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -87,13 +120,13 @@ def main(argv: list[str] | None = None) -> None:
     from_console = argv is None
     argv = sys.argv[1:] if from_console else argv
     if argv and argv[0] in COMMANDS:
-        COMMANDS[argv[0]](argv[1:])
+        _run_command(argv[0], argv[1:])
     elif argv and argv[0] in LIGHTNING_COMMANDS or any(a in ("-h", "--help") for a in argv[:1]):
         ZooCLI(args=None if from_console else argv)
     else:
         commands = ", ".join([*LIGHTNING_COMMANDS, *COMMANDS])
         sys.exit(
-            f"usage: zoo {{{commands}}} ...\n`zoo fit --config configs/classification/resnet20.yaml` "
+            f"usage: zoo {{{commands}}} ...\n`zoo fit --config configs/classification/resnet.yaml` "
             "trains; `zoo models` lists the models; `zoo <command> --help` shows the options."
         )
 

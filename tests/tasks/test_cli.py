@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import csv
 import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from tasks.cli import main
 from tasks.wandb_records import read_run
@@ -105,19 +107,56 @@ def test_fit_logs_metrics_media_and_config_to_offline_wandb(tmp_path: Path, task
     assert logged["config"]["model/params"] > 0 and logged["config"]["model/gflops"] > 0
     assert (
         logged["config"]["model"]
-        == torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["hyper_parameters"]["model"]
+        == torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["hyper_parameters"]["model"]
     )
     assert "GFLOPs per" in proc.stdout + proc.stderr  # the model summary at start
 
 
 def test_resume_from_last_continues_the_run(tmp_path: Path) -> None:
     tiny_fit("classification", tmp_path, epochs=1)
-    first = torch.load(tmp_path / "run/checkpoints/last.ckpt", weights_only=False)
+    first = torch.load(tmp_path / "run/checkpoints/last.ckpt", weights_only=True)
     tiny_fit("classification", tmp_path, "--ckpt_path", "last", epochs=2)
-    second = torch.load(tmp_path / "run/checkpoints/last.ckpt", weights_only=False)
+    second = torch.load(tmp_path / "run/checkpoints/last.ckpt", weights_only=True)
     assert second["global_step"] == 2 * first["global_step"]
     resumed_rows = metrics_rows(tmp_path / "run")
     assert {row["epoch"] for row in resumed_rows if row.get("val/acc1")} == {"1"}  # epoch 0 was not redone
+
+
+@pytest.mark.parametrize(
+    ("task", "keys"), [("segmentation", {"mask", "index"}), ("pose", {"keypoints", "scores", "index"})]
+)
+def test_predict_writes_the_predictions_file(tmp_path: Path, task: str, keys: set[str]) -> None:
+    tiny_fit(task, tmp_path)
+    run = tmp_path / "run"
+    args = [*TINY[task], "--trainer.default_root_dir", str(run), "--data.init_args.val_size", "12"]
+    run_zoo(
+        ["predict", *args, "--data.init_args.num_workers", "0", "--ckpt_path", str(run / "checkpoints" / "best.ckpt")],
+        tmp_path,
+    )
+    predictions = load_file(run / "predictions.safetensors")
+    assert set(predictions) == keys
+    assert predictions["index"].tolist() == list(range(12))  # every image of the predict set, in order
+    if task == "segmentation":
+        assert predictions["mask"].shape == (12, 64, 64) and int(predictions["mask"].max()) < 6
+    else:
+        assert predictions["keypoints"].shape == (12, 15, 2)
+
+
+@pytest.mark.parametrize("ckpt_path", ["file", "last"])
+def test_fit_refuses_a_checkpoint_that_would_run_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, payload: object, ckpt_path: str
+) -> None:
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")  # torch's own default is off: archzoo must refuse
+    run = tmp_path / "run"
+    crafted = tmp_path / "sent.ckpt" if ckpt_path == "file" else run / "checkpoints" / "last.ckpt"
+    crafted.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": {}, "pytorch-lightning_version": "2.6.6", "loops": payload}, crafted)
+    args = [*TINY["classification"], "--trainer.default_root_dir", str(run), "--trainer.logger", "false"]
+    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed|Refused to load") as error:
+        main(["fit", *args, "--ckpt_path", str(crafted) if ckpt_path == "file" else "last"])
+    if ckpt_path == "file":
+        assert f"Refused to load {crafted}" in str(error.value) and "safetensors" in str(error.value)
+    assert not payload.marker.exists()
 
 
 def test_print_config_and_unknown_key(tmp_path: Path) -> None:
