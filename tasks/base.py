@@ -1,6 +1,10 @@
 """The shared base of the three tasks: a model from `zoo.create_model`, the optimiser and LR
 schedule from config, the NaN guard and the media hook. A task adds its loss, metrics and media.
 
+The training loss is logged per step (``train/loss_step``) and as the epoch's mean
+(``train/loss_epoch``), a metric whose state is saved in checkpoints, so that a fit resumed mid-epoch
+reports the same mean as an uninterrupted one.
+
 Tasks follow torchgeo's trainers: they take a model name and build everything else, so one YAML
 file under configs/ picks family, task, data and budget (DESIGN.md section 4).
 """
@@ -14,6 +18,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.loggers import WandbLogger
 from torch import nn
+from torchmetrics import MeanMetric
 
 import zoo
 
@@ -74,6 +79,8 @@ class ZooTask(pl.LightningModule):
         zoo.get_spec(model)  # fail on a wrong name now, not after the data is loaded
         self.model_name, self.model_kwargs = model, dict(model_kwargs or {})
         self.net: nn.Module | None = None
+        self.train_loss = MeanMetric()  # the epoch's mean training loss, saved in checkpoints
+        self.train_loss.persistent(True)
 
     # --- model -----------------------------------------------------------------------------------
     def output_kwargs(self) -> dict[str, Any] | None:
@@ -115,15 +122,30 @@ class ZooTask(pl.LightningModule):
 
     def training_step(self, batch: tuple[torch.Tensor, Any], batch_idx: int) -> torch.Tensor:
         images, target = batch
+        buffers = [b for b in self.net.buffers() if b.numel()]  # BatchNorm running statistics, counters
+        saved = [b.clone() for b in buffers]  # the forward pass updates them before the loss is known
         loss = self.compute_loss(self(images), target, images)
         if not torch.isfinite(loss):
+            with torch.no_grad():
+                for buffer, value in zip(buffers, saved, strict=True):
+                    buffer.copy_(value)
             raise FloatingPointError(
                 f"The training loss is {loss.item()} at global step {self.global_step} (epoch {self.current_epoch}, "
-                f"batch {batch_idx}). Training stopped before this step could change the weights; the last "
-                "good checkpoint is kept. Lower the learning rate, add warm-up, or check the data for NaNs."
+                f"batch {batch_idx}). Training stopped before this step could change the weights or the BatchNorm "
+                "statistics; the last good checkpoint is kept. Lower the learning rate, add warm-up, or check "
+                "the data for NaNs."
             )
-        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(images))
+        self.train_loss(loss.detach(), len(images))  # the step's value, and the epoch's running mean
+        self.log("train/loss", self.train_loss, prog_bar=True, on_step=True, on_epoch=True)
         return loss
+
+    def on_train_epoch_start(self) -> None:
+        self.train_loss.reset()  # not called when a fit resumes mid-epoch: the mean goes on
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Accept checkpoints written before the mean training loss was part of the state."""
+        for key, value in self.train_loss.state_dict(prefix="train_loss.").items():
+            checkpoint["state_dict"].setdefault(key, value)
 
     def validation_step(self, batch: tuple[torch.Tensor, Any], batch_idx: int) -> None:
         self._evaluate(batch, batch_idx, "val")

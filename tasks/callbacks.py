@@ -1,20 +1,41 @@
-"""Callbacks every `zoo` run gets: checkpoints of the best and the last epoch, and a model
-summary with parameters and GFLOPs at the start."""
+"""Callbacks every `zoo` run gets: checkpoints of the best and the last state (also every N steps,
+on SIGTERM and on Ctrl-C, always written atomically), and a model summary with parameters and GFLOPs
+at the start."""
 
 from __future__ import annotations
 
+import signal
+import threading
+from typing import Any
+
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ModelCheckpoint
-from pytorch_lightning.utilities import rank_zero_info
+from pytorch_lightning.plugins.io import TorchCheckpointIO
+from pytorch_lightning.utilities import rank_zero_info, rank_zero_warn
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
+from tasks.checkpoint_io import AtomicCheckpointIO
 from zoo.measure import count_gflops, count_params
 
 
 class ZooCheckpoint(ModelCheckpoint):
-    """``best.ckpt`` (highest value of the task's headline metric) and ``last.ckpt``, in ``dirpath``.
+    """``best.ckpt`` (highest value of the task's headline metric) and ``last.ckpt``, in ``dirpath``,
+    written so that a fit killed at any moment loses at most ``every_n_train_steps`` steps.
 
     The monitored metric comes from the task (``val/acc1``, ``val/miou``, ``val/pck``), so one
-    callback configuration serves every task. ``--ckpt_path last`` resumes from ``last.ckpt``.
+    callback configuration serves every task. ``--ckpt_path last`` resumes from ``last.ckpt``, bit
+    for bit on CPU: the data loaders of `tasks.data` save their position in it.
+
+    - ``last.ckpt`` is written after every validation (Lightning's ModelCheckpoint only writes it
+      when ``best.ckpt`` improves) and, with ``every_n_train_steps``, every that many optimizer
+      steps, also before the first validation (Lightning defers step saves until the monitored
+      metric exists).
+    - SIGTERM (what schedulers and ``kill`` send) and Ctrl-C stop the fit after the current training
+      step (or, when it is an epoch's last, after the validation and checkpoint that follow it),
+      save ``last.ckpt`` and exit with status 128 + signal number (143, 130). A second signal stops
+      at once, without saving.
+    - Every save is atomic (`tasks.checkpoint_io.AtomicCheckpointIO`), unless the trainer was given
+      another checkpoint IO plugin.
     """
 
     def __init__(
@@ -24,19 +45,103 @@ class ZooCheckpoint(ModelCheckpoint):
         save_last: bool = True,
         every_n_train_steps: int | None = None,
     ) -> None:
+        if every_n_train_steps is not None and every_n_train_steps < 1:
+            raise ValueError(
+                f"every_n_train_steps must be >= 1 (or None for no step checkpoints), got {every_n_train_steps}"
+            )
         super().__init__(
             dirpath=dirpath,
             filename=filename,
             save_last=save_last,
             save_top_k=1,
             mode="max",
-            every_n_train_steps=every_n_train_steps,
             auto_insert_metric_name=False,
         )
+        self.step_interval = every_n_train_steps
+        self._stop_signal: int | None = None
+        self._stop_now = False
+        self._previous_handlers: dict[int, Any] = {}
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         self.monitor = getattr(pl_module, "monitor", None)
+        if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # Lightning's default: make it atomic
+            trainer.strategy.checkpoint_io = AtomicCheckpointIO()
         super().setup(trainer, pl_module, stage)
+
+    # --- when to write last.ckpt -----------------------------------------------------------------
+    def _save_last_now(self, trainer: pl.Trainer) -> None:
+        """Write last.ckpt for the current step unless it was written at this step already."""
+        if self.save_last and self._last_global_step_saved != trainer.global_step:
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        """Every `step_interval` optimizer steps, and after a SIGTERM or Ctrl-C, write last.ckpt (a signal
+        then stops the fit at the next batch's start, once this step's metrics are logged). The epoch's
+        last batch is left out: its checkpoint is written after the validation that follows it, which a
+        signal does not cut short."""
+        if trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
+            return
+        if self._stop_signal is not None:
+            if not trainer.fast_dev_run:
+                self._save_last_now(trainer)
+            self._stop_now = True  # at the next batch's start, once this step's metrics are logged
+            return
+        step_due = self.step_interval and trainer.global_step % self.step_interval == 0
+        if step_due and not self._should_skip_saving_checkpoint(trainer):
+            self._save_last_now(trainer)
+
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        if self._stop_now:
+            name = signal.Signals(self._stop_signal).name
+            rank_zero_warn(f"Stopped by {name} at global step {trainer.global_step}; resume with --ckpt_path last")
+            raise SIGTERMException(128 + self._stop_signal)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_validation_end(trainer, pl_module)
+        if not self._should_skip_saving_checkpoint(trainer) and not self._should_save_on_train_epoch_end(trainer):
+            self._save_last_now(trainer)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        if not self._should_skip_saving_checkpoint(trainer) and self._should_save_on_train_epoch_end(trainer):
+            self._save_last_now(trainer)
+
+    # --- SIGTERM and Ctrl-C ----------------------------------------------------------------------
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Handle SIGTERM and Ctrl-C from here on (in place of Lightning's SIGTERM handler, whose stop can
+        cut a validation short, after which a resumed fit would skip it)."""
+        if threading.current_thread() is threading.main_thread():
+            for number in (signal.SIGTERM, signal.SIGINT):
+                self._previous_handlers[number] = signal.signal(number, self._on_signal)
+
+    def _on_signal(self, number: int, frame: Any) -> None:
+        if self._stop_signal is not None:
+            raise KeyboardInterrupt  # the second signal: stop now
+        self._stop_signal = number
+        rank_zero_warn(
+            f"{signal.Signals(number).name}: saving last.ckpt and stopping after the current step "
+            "(a second signal stops at once, without saving)"
+        )
+
+    def _restore_handlers(self) -> None:
+        for number, previous in self._previous_handlers.items():
+            if signal.getsignal(number) == self._on_signal:
+                signal.signal(number, previous)
+        self._previous_handlers = {}
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        self._restore_handlers()
+        if isinstance(exception, SIGTERMException) and exception.code is None:  # Lightning's, before training
+            exception.code = 128 + signal.SIGTERM
+
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        self._restore_handlers()
+        self._stop_signal, self._stop_now = None, False
+        super().teardown(trainer, pl_module, stage)
 
 
 class ModelStats(pl.Callback):

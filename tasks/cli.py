@@ -79,6 +79,7 @@ class ZooCLI(LightningCLI):
         config = self.config[self.subcommand] if self.subcommand else self.config
         if config.get("weights_only", False) is None:
             config.weights_only = True
+        _share_checkpoint_metadata(config)
         if config.trainer.logger not in (None, True):
             return
         root = config.trainer.default_root_dir or DEFAULT_ROOT
@@ -89,6 +90,19 @@ class ZooCLI(LightningCLI):
             ),
             Namespace(class_path="pytorch_lightning.loggers.CSVLogger", init_args=Namespace(save_dir=root, name="csv")),
         ]
+
+
+def _share_checkpoint_metadata(config: Namespace) -> None:
+    """Give the data module what the checkpoint's task recorded and the data config left unset
+    (``num_classes``, filled from the data at fit time). Lightning refuses to log a model and a
+    data module whose shared hyperparameters differ, so `zoo predict --ckpt_path` would fail."""
+    model, data = config.get("model"), config.get("data")
+    if not isinstance(model, Namespace) or not isinstance(data, Namespace) or data.get("init_args") is None:
+        return
+    recorded = {**vars(model.get("init_args") or Namespace()), **(model.get("dict_kwargs") or {})}
+    for key, value in vars(data.init_args).items():
+        if value is None and recorded.get(key) is not None:
+            data.init_args[key] = recorded[key]
 
 
 def _models(argv: list[str]) -> None:

@@ -4,22 +4,28 @@
 used on their own. Items flow: source (numpy) -> TaskTransform (albumentations, tensors) -> loader.
 """
 
-from tasks.data.common import IGNORE_INDEX, flip_pairs_from_names
-from tasks.data.datasets import TaskDataset, seed_worker
+from tasks.data.common import IGNORE_INDEX, BadItemError, flip_pairs_from_names
+from tasks.data.datasets import BadItem, TaskDataset, collate_good, worker_init
 from tasks.data.formats import CifarPickles, CocoKeypoints, ImageFolderDataset, MaskFolderDataset
 from tasks.data.modules import ClassificationData, PoseData, SegmentationData
+from tasks.data.sampling import EpochSampler, ItemKey, ResumableLoader
 from tasks.data.synthetic import SyntheticFigures, SyntheticScenes, SyntheticShapes
 from tasks.data.transforms import TASKS, TaskTransform, build_transforms
 
 __all__ = [
     "IGNORE_INDEX",
     "TASKS",
+    "BadItem",
+    "BadItemError",
     "CifarPickles",
     "ClassificationData",
+    "EpochSampler",
     "CocoKeypoints",
     "ImageFolderDataset",
+    "ItemKey",
     "MaskFolderDataset",
     "PoseData",
+    "ResumableLoader",
     "SegmentationData",
     "SyntheticFigures",
     "SyntheticScenes",
@@ -27,6 +33,7 @@ __all__ = [
     "TaskDataset",
     "TaskTransform",
     "build_transforms",
+    "collate_good",
     "flip_pairs_from_names",
-    "seed_worker",
+    "worker_init",
 ]

@@ -18,6 +18,11 @@ IGNORE_INDEX = 255
 """Mask value for pixels that take no part in the segmentation loss or metrics (VOC convention)."""
 
 
+class BadItemError(ValueError):
+    """A damaged dataset item (unreadable file, mask of the wrong size, malformed annotation); the
+    message names the item (index, file or annotation id), the problem and the fix."""
+
+
 def read_rgb(path: str | Path) -> np.ndarray:
     """Read an image file as an HxWx3 uint8 RGB array.
 

@@ -1,17 +1,31 @@
 """The dataset the loaders iterate: a source (synthetic or real) with its task transform applied.
 
 Sources return numpy items; `TaskDataset` turns each into `(image, target)` tensors through a
-`TaskTransform`. `seed_worker` gives every DataLoader worker its own augmentation RNG:
-albumentations 2.0.8 seeds its RNG once, when the pipeline is built, so forked workers would
-otherwise apply the same augmentations in lockstep, epoch after epoch.
+`TaskTransform`. Given an `ItemKey` (what `sampling.EpochSampler` yields), it seeds the item's
+augmentations from (seed, epoch, index) alone: albumentations 2.0.8 keeps one RNG per pipeline,
+seeded once, so an RNG stream would depend on which worker read which items before. A damaged item
+raises `BadItemError` naming its index and the cause, or, with ``skip_bad``, becomes a `BadItem`
+that `collate_good` leaves out of its batch.
 """
 
 from __future__ import annotations
 
-import torch
-from torch.utils.data import Dataset, get_worker_info
+import signal
+from typing import Any, NamedTuple
 
+import torch
+from torch.utils.data import Dataset, Subset, default_collate
+
+from tasks.data.common import BadItemError
+from tasks.data.sampling import ItemKey
 from tasks.data.transforms import TaskTransform
+
+
+class BadItem(NamedTuple):
+    """Stands in for an item that could not be read or transformed (``skip_bad``)."""
+
+    index: int
+    reason: str
 
 
 class TaskDataset(Dataset):
@@ -19,28 +33,49 @@ class TaskDataset(Dataset):
 
     image: float32 CxHxW tensor. target: an int label (classification), an int64 HxW mask
     (segmentation), or a dict `{"keypoints": float32 (K, 2), "visibility": float32 (K,)}` (pose).
+    The key is an int index, or an `ItemKey`, whose (seed, epoch, index) alone then fixes the
+    augmentations. An item whose reading or transform raises OSError or ValueError raises
+    `BadItemError` naming the index, or with `skip_bad` returns a `BadItem`.
     """
 
-    def __init__(self, source: Dataset, transform: TaskTransform) -> None:
-        self.source, self.transform = source, transform
+    def __init__(self, source: Dataset, transform: TaskTransform, skip_bad: bool = False) -> None:
+        self.source, self.transform, self.skip_bad = source, transform, skip_bad
 
     def __len__(self) -> int:
         return len(self.source)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, object]:
-        return self.transform(*self.source[index])
+    def __getitem__(self, key: int | ItemKey) -> tuple[torch.Tensor, Any] | BadItem:
+        index = key
+        if isinstance(key, ItemKey):
+            index = key.index
+            self.transform.seed_item(key)
+        try:
+            return self.transform(*self.source[index])
+        except (OSError, ValueError) as error:
+            reason = f"item {_describe(self.source, index)}: {error}"
+            if self.skip_bad:
+                return BadItem(index, reason)
+            raise BadItemError(f"{reason} (fix or remove it, or skip bad items with --data.skip_bad true)") from error
 
-    def set_random_seed(self, seed: int) -> None:
-        """Reseed the augmentations (see `seed_worker`)."""
-        self.transform.set_random_seed(seed)
+
+def _describe(source: Dataset, index: int) -> str:
+    """ "<index> of <reader>", with the index in the reader rather than in a random subset of it."""
+    if isinstance(source, Subset):
+        return f"{source.indices[index]} of {type(source.dataset).__name__}"
+    return f"{index} of {type(source).__name__}"
 
 
-def seed_worker(worker_id: int) -> None:
-    """DataLoader `worker_init_fn`: seed the worker's augmentations from its torch seed.
+def collate_good(items: list[tuple[torch.Tensor, Any] | BadItem]) -> tuple[Any, list[BadItem]]:
+    """Collate the good items of a batch: ``(batch, bad items)``; batch is None when every item was bad."""
+    good = [item for item in items if not isinstance(item, BadItem)]
+    return (default_collate(good) if good else None), [item for item in items if isinstance(item, BadItem)]
 
-    The torch seed differs per worker and per epoch and follows `seed_everything`, so augmentations
-    differ between workers and epochs yet repeat from run to run.
+
+def worker_init(worker_id: int) -> None:
+    """DataLoader ``worker_init_fn``: workers ignore Ctrl-C.
+
+    A Ctrl-C in a terminal reaches the whole process group. The main process then finishes its step
+    and saves a checkpoint (`tasks.callbacks.ZooCheckpoint`), and needs its workers for that; a
+    worker killed by the SIGINT would instead fail the run with "DataLoader worker exited unexpectedly".
     """
-    info = get_worker_info()
-    if info is not None and isinstance(info.dataset, TaskDataset):
-        info.dataset.set_random_seed(info.seed)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

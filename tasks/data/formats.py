@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import warnings
 from pathlib import Path
 from typing import NamedTuple
 
@@ -19,7 +20,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
 
-from tasks.data.common import IGNORE_INDEX, flip_pairs_from_names, inside_image, read_rgb
+from tasks.data.common import IGNORE_INDEX, BadItemError, flip_pairs_from_names, inside_image, read_rgb
 
 
 class _CifarLayout(NamedTuple):
@@ -50,11 +51,35 @@ _CIFAR = {
 }
 
 
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles dicts, lists, bytes and numpy arrays, and refuses every other global: a pickle can name
+    any function to call, so a CIFAR file from elsewhere must not run code (Python docs, pickle,
+    "Restricting Globals")."""
+
+    ALLOWED = {
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"),  # arrays pickled by numpy 1 (the official archives)
+        ("numpy._core.multiarray", "_reconstruct"),  # ... and by numpy 2
+        ("numpy._core.numeric", "_frombuffer"),  # pickle protocol 5
+        ("_codecs", "encode"),  # bytes in pickle protocol 2 written by Python 3
+    }
+
+    def find_class(self, module: str, name: str) -> object:
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(
+                f"it names {module}.{name}; a CIFAR file holds only numpy arrays, lists and bytes, and anything "
+                "else could run code when unpickled, so it is refused. Use the official archives."
+            )
+        return super().find_class(module, name)
+
+
 def _unpickle(path: Path, *keys: bytes) -> list:
-    """The values of `keys` in the pickled dict at `path`; any failure raises OSError naming the file."""
+    """The values of `keys` in the pickled dict at `path`, unpickling nothing but arrays and plain containers;
+    any failure raises OSError naming the file."""
     try:
         with open(path, "rb") as file:
-            content = pickle.load(file, encoding="bytes")
+            content = _ArrayUnpickler(file, encoding="bytes").load()
         return [content[key] for key in keys]
     except Exception as error:  # unpickling garbage can raise almost anything
         raise OSError(f"cannot read CIFAR file {path} (need keys {list(keys)}): {error!r}") from error
@@ -66,7 +91,8 @@ class CifarPickles(Dataset):
     `root` is the folder holding the batches (cifar-10-batches-py, cifar-100-python) or its parent.
     The variant is detected from the files present: data_batch_1..5/test_batch (CIFAR-10, key
     b"labels") or train/test (CIFAR-100, fine labels). Class names come from batches.meta / meta.
-    The pickles are trusted local files, as in torchvision. Item: (image 32x32x3 uint8, label int).
+    The pickles are read with a restricted unpickler (numpy arrays, lists, bytes only), so a file that would
+    run code is refused. Item: (image 32x32x3 uint8, label int).
     """
 
     def __init__(self, root: str | Path, train: bool = True) -> None:
@@ -195,10 +221,19 @@ class CocoKeypoints(Dataset):
     labelled) or outside the crop gets visibility 0 and keeps its (unclamped) coordinates.
     `joint_names`, `skeleton` (0-based) and `flip_pairs` (left_*/right_* names) come from the one
     category that has keypoints. Item: (image S x S x 3 uint8, keypoints float32 (K, 2) xy pixels,
-    visibility float32 (K,)).
+    visibility float32 (K,)). A malformed annotation (keypoints not 3 x K values, unknown image)
+    raises `BadItemError` naming it, or with `skip_bad` is dropped with a warning and listed in
+    `skipped`; a file without any usable annotation raises `BadItemError`.
     """
 
-    def __init__(self, root: str | Path, ann_file: str | Path, image_size: int = 256, bbox_scale: float = 1.25) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        ann_file: str | Path,
+        image_size: int = 256,
+        bbox_scale: float = 1.25,
+        skip_bad: bool = False,
+    ) -> None:
         if image_size < 1 or bbox_scale <= 0:
             raise ValueError(f"need image_size >= 1 and bbox_scale > 0, got {image_size} and {bbox_scale}")
         self.root, self.image_size, self.bbox_scale = Path(root), image_size, bbox_scale
@@ -214,20 +249,45 @@ class CocoKeypoints(Dataset):
         self.num_joints = len(self.joint_names)
         self.skeleton = [(a - 1, b - 1) for a, b in category.get("skeleton", [])]
         self.flip_pairs = flip_pairs_from_names(self.joint_names)
-        files = {image["id"]: image["file_name"] for image in coco["images"]}
-        self.samples = [
-            (
-                self.root / files[ann["image_id"]],
-                np.asarray(ann["bbox"], np.float64),
-                np.asarray(ann["keypoints"], np.float32).reshape(self.num_joints, 3),
+        files = {image["id"]: image["file_name"] for image in coco.get("images", [])}
+        self.skipped: list[str] = []
+        """Why each malformed annotation was dropped (``skip_bad``)."""
+        self.samples = []
+        for position, ann in enumerate(coco.get("annotations", [])):
+            if not (
+                ann.get("category_id") == category["id"]
+                and ann.get("num_keypoints", 0) > 0
+                and not ann.get("iscrowd", 0)
+                and len(ann.get("bbox", [])) == 4
+                and min(ann["bbox"][2:]) > 0
+            ):
+                continue
+            try:
+                self.samples.append(self._sample(ann, files))
+            except BadItemError as error:
+                reason = f"annotation {position} (id {ann.get('id')}) of {ann_file}: {error}"
+                if not skip_bad:
+                    raise BadItemError(f"{reason} (fix it, or skip bad items with --data.skip_bad true)") from None
+                warnings.warn(f"skipping a bad item: {reason}", stacklevel=2)
+                self.skipped.append(reason)
+        if not self.samples:
+            raise BadItemError(
+                f"{ann_file} has no usable person annotation ({len(coco.get('annotations', []))} annotations, "
+                f"{len(self.skipped)} malformed): it needs annotations of category {category['id']} with "
+                "num_keypoints > 0, iscrowd 0 and a bbox of positive size"
             )
-            for ann in coco["annotations"]
-            if ann.get("category_id") == category["id"]
-            and ann.get("num_keypoints", 0) > 0
-            and not ann.get("iscrowd", 0)
-            and len(ann.get("bbox", [])) == 4
-            and min(ann["bbox"][2:]) > 0
-        ]
+
+    def _sample(self, ann: dict, files: dict) -> tuple[Path, np.ndarray, np.ndarray]:
+        """(image path, bbox, (K, 3) keypoints) of an annotation; BadItemError says what is malformed."""
+        if ann.get("image_id") not in files:
+            raise BadItemError(f"image_id {ann.get('image_id')!r} is not in the file's images")
+        keypoints = np.asarray(ann.get("keypoints", []), np.float32)
+        if keypoints.shape != (3 * self.num_joints,):
+            raise BadItemError(
+                f"keypoints has {keypoints.size} values, expected 3 x {self.num_joints} joints = "
+                f"{3 * self.num_joints} (x, y, v per joint)"
+            )
+        return self.root / files[ann["image_id"]], np.asarray(ann["bbox"], np.float64), keypoints.reshape(-1, 3)
 
     def __len__(self) -> int:
         return len(self.samples)

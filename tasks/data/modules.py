@@ -11,6 +11,13 @@ Splits: synthetic sets draw validation items with a seed the training items neve
 vs 2*seed), so they are held out. Real formats read their own split: CIFAR train/test pickles;
 `root/train` and `root/val` for ImageFolder trees and image+mask folders; two annotation files
 for COCO. The test and predict loaders use the validation split.
+
+Every loader is a `sampling.ResumableLoader` (evaluation loaders read the items in order, by index, so
+that predictions keep their data set index); the training order and augmentations are a function
+of (seed, epoch, index), with the seed drawn from torch's RNG (so `seed_everything` fixes it) and
+saved in checkpoints, so a fit resumed mid-epoch sees the batches the interrupted one would have.
+With ``skip_bad``, damaged items are skipped with a warning and counted; `teardown` reports the
+count per split at the end of a run.
 """
 
 from __future__ import annotations
@@ -21,11 +28,13 @@ from typing import ClassVar
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset, Subset
+from pytorch_lightning.utilities import rank_zero_warn
+from torch.utils.data import Dataset, Subset
 
 from tasks.data.common import IGNORE_INDEX
-from tasks.data.datasets import TaskDataset, seed_worker
+from tasks.data.datasets import TaskDataset, collate_good, worker_init
 from tasks.data.formats import CifarPickles, CocoKeypoints, ImageFolderDataset, MaskFolderDataset
+from tasks.data.sampling import EpochSampler, ResumableLoader
 from tasks.data.synthetic import SyntheticFigures, SyntheticScenes, SyntheticShapes
 from tasks.data.transforms import build_transforms
 
@@ -55,6 +64,7 @@ class _TaskData(pl.LightningDataModule):
         val_size: int | None,
         seed: int,
         augment: bool,
+        skip_bad: bool,
     ) -> None:
         super().__init__()
         if source not in self.sources:
@@ -73,9 +83,12 @@ class _TaskData(pl.LightningDataModule):
                 raise ValueError(f"{name} must be >= {least}, got {value}")
         self.source, self.root, self.image_size = source, root, image_size
         self.batch_size, self.num_workers, self.seed, self.augment = batch_size, num_workers, seed, augment
+        self.skip_bad = skip_bad
         self.sizes = {True: train_size, False: val_size}
         self._sources: dict[bool, Dataset] = {}
         self._datasets: dict[bool, TaskDataset] = {}
+        self._loaders: dict[bool, list[ResumableLoader]] = {True: [], False: []}
+        self._resume: dict[str, int] = {}
 
     def _read(self, train: bool) -> Dataset:
         raise NotImplementedError
@@ -102,7 +115,7 @@ class _TaskData(pl.LightningDataModule):
                 keep = np.random.default_rng([self.seed, int(train)]).permutation(len(source))[:size]
                 source = Subset(source, keep.tolist())
             transform = build_transforms(self.task, self.image_size, train and self.augment, flip_pairs)
-            self._datasets[train] = TaskDataset(source, transform)
+            self._datasets[train] = TaskDataset(source, transform, self.skip_bad)
         return self._datasets[train]
 
     def setup(self, stage: str | None = None) -> None:
@@ -111,33 +124,69 @@ class _TaskData(pl.LightningDataModule):
             self.dataset(train=True)
         self.dataset(train=False)
 
-    def _loader(self, train: bool) -> DataLoader:
+    def _loader(self, train: bool) -> ResumableLoader:
         dataset = self.dataset(train)
-        if train:  # augmentations follow torch's seed: here in the main process, in workers via seed_worker
-            dataset.set_random_seed(int(torch.randint(2**31, ()).item()))
-        return DataLoader(
+        # training order and augmentations follow torch's seed; evaluation reads the items in order, by index
+        sampler = EpochSampler(len(dataset), int(torch.randint(2**31, ()).item())) if train else None
+        loader = ResumableLoader(
             dataset,
             batch_size=self.batch_size,
-            shuffle=train,
+            sampler=sampler,
             num_workers=self.num_workers,
-            worker_init_fn=seed_worker,
+            collate_fn=collate_good,
+            worker_init_fn=worker_init,
             persistent_workers=self.num_workers > 0,
             drop_last=train and len(dataset) > self.batch_size,  # no 1-item batch for BatchNorm
         )
+        if train and self._resume:
+            loader.load_state_dict(self._resume)
+        self._loaders[train].append(loader)
+        return loader
 
-    def train_dataloader(self) -> DataLoader:
+    def state_dict(self) -> dict[str, dict[str, int]]:
+        """The position of the latest training loader, saved in every checkpoint.
+
+        Lightning also saves the loader's own state in the fit loop, but loads it only while it builds
+        the loader, which a task that reads ``trainer.estimated_stepping_batches`` (the LR schedules)
+        has made it do before the checkpoint's loops are restored. The data module's state is restored
+        first, so the position is applied from here, to every training loader built afterwards.
+        """
+        return {"train_loader": self._loaders[True][-1].state_dict()} if self._loaders[True] else {}
+
+    def load_state_dict(self, state: dict[str, dict[str, int]]) -> None:
+        """Resume the training loaders from a checkpoint's `state_dict`."""
+        self._resume = dict(state.get("train_loader", {}))
+
+    def skipped(self, train: bool = True) -> list[str]:
+        """Why each bad item of a split was skipped (``skip_bad``): the entries the reader dropped when it
+        was built, then the items the loaders skipped, each once."""
+        reasons = list(getattr(self._sources.get(train), "skipped", []))
+        seen: dict[int, str] = {}
+        for loader in self._loaders[train]:
+            seen |= loader.skipped
+        return reasons + list(seen.values())
+
+    def teardown(self, stage: str) -> None:
+        """Report the bad items skipped in each split (``skip_bad``) at the end of a run."""
+        for train, split in ((True, "training"), (False, "validation")):
+            skipped = self.skipped(train)
+            if skipped:
+                first = "; ".join(skipped[:3])
+                rank_zero_warn(f"skip_bad: skipped {len(skipped)} bad items of the {split} split, e.g. {first}")
+
+    def train_dataloader(self) -> ResumableLoader:
         """Shuffled, augmented (if `augment`) training batches; drops a last incomplete batch."""
         return self._loader(train=True)
 
-    def val_dataloader(self) -> DataLoader:
+    def val_dataloader(self) -> ResumableLoader:
         """Validation batches in order, resized only."""
         return self._loader(train=False)
 
-    def test_dataloader(self) -> DataLoader:
+    def test_dataloader(self) -> ResumableLoader:
         """The validation split (there is no separate test split)."""
         return self._loader(train=False)
 
-    def predict_dataloader(self) -> DataLoader:
+    def predict_dataloader(self) -> ResumableLoader:
         """The validation split."""
         return self._loader(train=False)
 
@@ -172,6 +221,8 @@ class ClassificationData(_ClassData):
         val_size: validation items (synthetic default 500; real data: a random subset, default all).
         seed: seed of the synthetic items and of real-data subsets.
         augment: random crop, flip and colour jitter on training images.
+        skip_bad: skip damaged items (unreadable files, masks of the wrong size, malformed annotations)
+            with a warning, and report their count at the end, instead of stopping with an error.
     """
 
     task = "classification"
@@ -188,8 +239,11 @@ class ClassificationData(_ClassData):
         val_size: int | None = None,
         seed: int = 0,
         augment: bool = True,
+        skip_bad: bool = False,
     ) -> None:
-        super().__init__(source, root, image_size, batch_size, num_workers, train_size, val_size, seed, augment)
+        super().__init__(
+            source, root, image_size, batch_size, num_workers, train_size, val_size, seed, augment, skip_bad
+        )
         self.save_hyperparameters()
 
     def _read(self, train: bool) -> Dataset:
@@ -217,6 +271,8 @@ class SegmentationData(_ClassData):
         val_size: validation items (synthetic default 500; real data: a random subset, default all).
         seed: seed of the synthetic items and of real-data subsets.
         augment: random affine, flip and colour jitter on training images.
+        skip_bad: skip damaged items (unreadable files, masks of the wrong size, malformed annotations)
+            with a warning, and report their count at the end, instead of stopping with an error.
     """
 
     task = "segmentation"
@@ -235,8 +291,11 @@ class SegmentationData(_ClassData):
         val_size: int | None = None,
         seed: int = 0,
         augment: bool = True,
+        skip_bad: bool = False,
     ) -> None:
-        super().__init__(source, root, image_size, batch_size, num_workers, train_size, val_size, seed, augment)
+        super().__init__(
+            source, root, image_size, batch_size, num_workers, train_size, val_size, seed, augment, skip_bad
+        )
         if source == "maskfolder" and num_classes is None:
             raise ValueError("source='maskfolder' needs num_classes (classes in the masks, background included)")
         if source == "synthetic" and num_classes not in (None, SyntheticScenes.num_classes):
@@ -270,6 +329,8 @@ class PoseData(_TaskData):
         val_size: validation items (synthetic default 500; real data: a random subset, default all).
         seed: seed of the synthetic items and of real-data subsets.
         augment: random affine, flip (swapping left and right joints) and colour jitter in training.
+        skip_bad: skip damaged items (unreadable files, masks of the wrong size, malformed annotations)
+            with a warning, and report their count at the end, instead of stopping with an error.
         ann_file: COCO training annotations, relative to root.
         val_ann_file: COCO validation annotations, relative to root.
         image_dir: folder of the training images, relative to root.
@@ -290,12 +351,15 @@ class PoseData(_TaskData):
         val_size: int | None = None,
         seed: int = 0,
         augment: bool = True,
+        skip_bad: bool = False,
         ann_file: str = "annotations/person_keypoints_train2017.json",
         val_ann_file: str = "annotations/person_keypoints_val2017.json",
         image_dir: str = "train2017",
         val_image_dir: str = "val2017",
     ) -> None:
-        super().__init__(source, root, image_size, batch_size, num_workers, train_size, val_size, seed, augment)
+        super().__init__(
+            source, root, image_size, batch_size, num_workers, train_size, val_size, seed, augment, skip_bad
+        )
         self._coco = {True: (ann_file, image_dir), False: (val_ann_file, val_image_dir)}
         self.save_hyperparameters()
 
@@ -303,7 +367,7 @@ class PoseData(_TaskData):
         if self.source == "synthetic":
             return self._synthetic(SyntheticFigures, train)
         ann_file, image_dir = self._coco[train]
-        return CocoKeypoints(self._path(image_dir), self._path(ann_file), self.image_size)
+        return CocoKeypoints(self._path(image_dir), self._path(ann_file), self.image_size, skip_bad=self.skip_bad)
 
     @property
     def num_joints(self) -> int:

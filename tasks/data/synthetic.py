@@ -132,7 +132,8 @@ def _background(rng: np.random.Generator, size: int, dark: bool) -> np.ndarray:
 
 
 def _clutter(rng: np.random.Generator, image: np.ndarray, count: int, max_width: float, max_blob: float) -> None:
-    """Draw `count` distractors onto `image`: straight lines and small blobs of any tone."""
+    """Draw `count` distractors onto `image`: straight lines and small blobs of any tone, at least half a
+    pixel wide (so that 16-pixel images, whose `max_width` is below that, work)."""
     size = image.shape[0]
     layer = _Layer(size)
     for _ in range(count):
@@ -140,9 +141,9 @@ def _clutter(rng: np.random.Generator, image: np.ndarray, count: int, max_width:
         start = rng.uniform(0, size, 2)
         if rng.random() < 0.5:
             end = start + rng.normal(0, 0.25 * size, 2)
-            layer.line(np.stack([start, end]), rng.uniform(0.5, max_width), colour)
+            layer.line(np.stack([start, end]), rng.uniform(0.5, max(0.5, max_width)), colour)
         else:
-            layer.disc(start, rng.uniform(0.5, max_blob), colour)
+            layer.disc(start, rng.uniform(0.5, max(0.5, max_blob)), colour)
     layer.blend_onto(image)
 
 

@@ -14,6 +14,7 @@ so the pose pipelines never resize keypoints.
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import Sequence
 
 import numpy as np
@@ -65,6 +66,16 @@ class TaskTransform:
     def set_random_seed(self, seed: int) -> None:
         """Reseed the augmentation RNG (albumentations keeps its own, outside numpy's and torch's)."""
         self.compose.set_random_seed(seed)
+
+    def seed_item(self, entropy: Sequence[int]) -> None:
+        """Draw the next item's augmentations from `entropy` alone, e.g. (seed, epoch, index).
+
+        One numpy and one Python generator serve the whole pipeline (albumentations'
+        ``set_random_state``): ``set_random_seed`` builds a pair per transform, which costs more than
+        the transforms of a small image.
+        """
+        generator = np.random.default_rng(list(entropy))
+        self.compose.set_random_state(generator, random.Random(int(generator.integers(2**63))))
 
     def __call__(self, image: np.ndarray, *target: object) -> tuple[torch.Tensor, object]:
         if self.task == "classification":

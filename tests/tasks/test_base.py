@@ -219,6 +219,9 @@ def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
         assert torch.equal(value, snapshot.states[0][name]), name
     initial = ClassificationTask(model="resnet20", num_classes=10)  # the good step did train
     assert not torch.equal(state["net.fc.weight"], initial.state_dict()["net.fc.weight"])
+    # in memory too: the NaN batch's BatchNorm statistics were rolled back, so the task can go on
+    for name, value in task.state_dict().items():
+        assert torch.equal(value, snapshot.states[0][name]), name
 
 
 def test_training_step_raises_on_an_infinite_loss():

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import csv
+import multiprocessing
+import os
+import signal
+import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -11,6 +17,8 @@ from pytorch_lightning.loggers import Logger
 
 from tasks import ClassificationTask, SegmentationTask
 from tasks.callbacks import ModelStats, ZooCheckpoint
+from tasks.checkpoint_io import AtomicCheckpointIO
+from tasks.cli import main
 from tasks.data import ClassificationData
 from zoo.measure import count_gflops, count_params
 
@@ -86,6 +94,7 @@ def test_checkpoint_setup_reads_the_monitor_of_any_task(tmp_path):
     trainer = pl.Trainer(accelerator="cpu", logger=False, callbacks=[checkpoint], enable_progress_bar=False)
     checkpoint.setup(trainer, task, "fit")
     assert checkpoint.monitor == "val/miou" and checkpoint.mode == "max"
+    assert isinstance(trainer.strategy.checkpoint_io, AtomicCheckpointIO)  # every save is atomic
 
 
 def test_model_stats_logs_params_and_gflops(fitted):
@@ -103,3 +112,124 @@ def test_model_stats_without_an_image_size_skips_gflops():
     ModelStats().on_fit_start(SimpleNamespace(datamodule=None, loggers=[logger]), task)
     stats = logger.stats()
     assert "model/gflops" not in stats and stats["model/params"] == count_params(task.net)
+
+
+def test_the_step_interval_is_checked(fitted, tmp_path):
+    _, checkpoint, _, _ = fitted
+    assert checkpoint.step_interval is None
+    with pytest.raises(ValueError, match="every_n_train_steps must be >= 1"):
+        ZooCheckpoint(dirpath=str(tmp_path), every_n_train_steps=0)
+
+
+# --- interruptions: kill -9, SIGTERM and Ctrl-C, then --ckpt_path last -------------------------------
+# The fits run in forked processes (the test process has imported everything already) and are resumed
+# in this process; the weights and metrics must be those of an uninterrupted run, bit for bit.
+
+STEPS_PER_EPOCH, EPOCHS = 6, 3
+
+
+def _fit_args(root: Path, workers: int = 0, *more: str) -> list[str]:
+    return [
+        "fit",
+        "--model=tasks.ClassificationTask",
+        "--model.model=resnet20",
+        "--model.model_kwargs={layers: [1, 1, 1], widths: [4, 8, 8]}",
+        "--model.num_media=0",
+        "--data=tasks.data.ClassificationData",
+        "--data.image_size=16",
+        "--data.batch_size=8",
+        f"--data.train_size={8 * STEPS_PER_EPOCH}",
+        "--data.val_size=16",
+        f"--data.num_workers={workers}",
+        f"--trainer.max_epochs={EPOCHS}",
+        "--trainer.accelerator=cpu",
+        f"--trainer.default_root_dir={root}",
+        "--trainer.logger=CSVLogger",
+        f"--trainer.logger.save_dir={root}",
+        "--trainer.logger.name=csv",
+        "--trainer.enable_progress_bar=false",
+        "--trainer.enable_model_summary=false",
+        "--trainer.log_every_n_steps=1",
+        "--checkpoint.every_n_train_steps=2",
+        *more,
+    ]
+
+
+def _child(args: list[str]) -> None:
+    os.setpgrp()  # its own process group, like a job started from a shell: Ctrl-C reaches it and its workers
+    main(args)
+
+
+def _interrupt(args: list[str], last: Path, signum: int, delay: float, after_step: int = 0) -> int:
+    """Start a fit in a forked process, send `signum` (to its process group for SIGINT, as a terminal
+    does) `delay` s after a step checkpoint past `after_step` exists; return its exit code."""
+    process = multiprocessing.get_context("fork").Process(target=_child, args=(args,))
+    process.start()
+    deadline = time.monotonic() + 300
+    while process.is_alive() and time.monotonic() < deadline:
+        if last.exists() and _step(last, missing=-1) > after_step:
+            break
+        time.sleep(0.005)
+    time.sleep(delay)
+    (os.killpg if signum == signal.SIGINT else os.kill)(process.pid, signum)
+    process.join(60)
+    return process.exitcode
+
+
+def _step(path: Path, missing: int = 0) -> int:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)["global_step"]
+    except (OSError, RuntimeError, EOFError):  # not there yet
+        return missing
+
+
+def _rows(root: Path) -> dict[tuple[str, str], str]:
+    """(step, metric) -> value, over every CSV the run wrote (one per fit, resumed or not)."""
+    rows = {}
+    for path in sorted(root.glob("csv/version_*/metrics.csv")):
+        with open(path) as file:
+            for row in csv.DictReader(file):
+                rows |= {(row["step"], key): value for key, value in row.items() if value and key != "step"}
+    return rows
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("uninterrupted")
+    main(_fit_args(root))
+    return root
+
+
+def _assert_same_run(root: Path, reference: Path) -> None:
+    state = torch.load(root / "checkpoints/last.ckpt", map_location="cpu", weights_only=True)
+    expected = torch.load(reference / "checkpoints/last.ckpt", map_location="cpu", weights_only=True)
+    assert state["global_step"] == expected["global_step"] == STEPS_PER_EPOCH * EPOCHS
+    assert state["state_dict"].keys() == expected["state_dict"].keys()
+    for name, value in expected["state_dict"].items():
+        assert torch.equal(state["state_dict"][name], value), name
+    rows, expected_rows = _rows(root), _rows(reference)
+    assert {k for k in expected_rows if k[1] == "val/acc1"} == {(str(s - 1), "val/acc1") for s in (6, 12, 18)}
+    for key, value in expected_rows.items():  # every metric, step by step (the resumed steps logged twice)
+        assert rows.get(key) == value, key
+
+
+def test_killed_twice_with_sigkill_resumes_to_the_same_weights_and_metrics(uninterrupted, tmp_path):
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    assert _interrupt(_fit_args(tmp_path, workers=2), last, signal.SIGKILL, delay=0.05) == -signal.SIGKILL
+    first = _step(last)
+    assert 2 <= first < STEPS_PER_EPOCH * EPOCHS  # killed mid-run, after a step checkpoint
+    resume = _fit_args(tmp_path, 0, "--ckpt_path=last")
+    assert _interrupt(resume, last, signal.SIGKILL, delay=0.2, after_step=first) == -signal.SIGKILL
+    assert first < _step(last) < STEPS_PER_EPOCH * EPOCHS  # the resumed run went on, then died too
+    main(resume)
+    _assert_same_run(tmp_path, uninterrupted)
+
+
+@pytest.mark.parametrize(("signum", "workers"), [(signal.SIGTERM, 0), (signal.SIGINT, 2)], ids=["sigterm", "ctrl-c"])
+def test_sigterm_and_ctrl_c_save_last_and_exit_non_zero(uninterrupted, tmp_path, signum, workers):
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    assert _interrupt(_fit_args(tmp_path, workers), last, signum, delay=0.1) == 128 + signum
+    stopped = torch.load(last, map_location="cpu", weights_only=True)
+    assert 2 <= stopped["global_step"] < STEPS_PER_EPOCH * EPOCHS
+    main(_fit_args(tmp_path, 0, "--ckpt_path=last"))
+    _assert_same_run(tmp_path, uninterrupted)

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import os
+import signal
+import socket
 
 import pytest
+import pytorch_lightning as pl
+from pytorch_lightning.loggers import CSVLogger
 
-from tasks.wandb_setup import ZooWandbLogger, wandb_mode
+from tasks import ClassificationTask
+from tasks.data import ClassificationData
+from tasks.wandb_records import read_run
+from tasks.wandb_setup import ZooWandbLogger, unreachable, wandb_mode
 
 
 @pytest.fixture
@@ -98,3 +105,68 @@ def test_logger_uses_the_mode_and_creates_its_folder(home, monkeypatch):
 
     monkeypatch.setenv("WANDB_MODE", "disabled")
     assert ZooWandbLogger(save_dir=str(home / "runs" / "b"), project="p")._wandb_init["mode"] == "disabled"
+
+
+# --- W&B online but unreachable ------------------------------------------------------------------
+
+
+@pytest.fixture
+def unreachable_server(home, monkeypatch) -> str:
+    """W&B set online with a key, its server a loopback port where nothing listens."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    monkeypatch.setenv("WANDB_MODE", "online")
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    monkeypatch.setenv("WANDB_BASE_URL", url)
+    return url
+
+
+def test_unreachable_names_the_failure():
+    assert unreachable("not a url") == "'not a url' is not a URL"
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        url = f"http://127.0.0.1:{server.getsockname()[1]}"
+        assert unreachable(url) is None
+    assert "ConnectionRefusedError" in unreachable(url)
+
+
+def _hang_guard(signum, frame):
+    raise TimeoutError("training with an unreachable W&B server hung")
+
+
+def test_an_unreachable_server_falls_back_to_offline_and_keeps_the_metrics(unreachable_server, home):
+    import wandb
+
+    previous = signal.signal(signal.SIGALRM, _hang_guard)
+    signal.alarm(120)  # wandb's own init timeout is 90 s: a hang fails the test instead of blocking it
+    try:
+        with pytest.warns(UserWarning, match="W&B server .* is unreachable") as caught:
+            logger = ZooWandbLogger(save_dir=str(home / "run"), name="run")
+        assert len([w for w in caught if "W&B" in str(w.message)]) == 1  # one clear warning
+        assert "wandb sync" in str(caught[0].message)
+        assert logger._wandb_init["mode"] == "offline"
+        data = ClassificationData(image_size=16, batch_size=4, train_size=8, val_size=4)
+        task = ClassificationTask(model="resnet20", model_kwargs={"layers": [1, 1, 1], "widths": [4, 8, 8]})
+        csv = CSVLogger(str(home / "run"), name="csv")
+        trainer = pl.Trainer(
+            max_epochs=1,
+            accelerator="cpu",
+            logger=[logger, csv],
+            log_every_n_steps=1,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+        )
+        trainer.fit(task, data)
+        wandb.finish()
+        wandb.teardown()
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    (run_dir,) = (home / "run" / "wandb").glob("offline-run-*")
+    history = read_run(run_dir)["history"]
+    assert any("train/loss_step" in row for row in history) and any("val/acc1" in row for row in history)
+    assert "val/acc1" in (home / "run" / "csv" / "version_0" / "metrics.csv").read_text()

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import pickle
+
 import numpy as np
 import pytest
+from PIL import Image
 
+from tasks.data.common import BadItemError
 from tasks.data.formats import CifarPickles, CocoKeypoints, ImageFolderDataset, MaskFolderDataset
 
 
@@ -26,6 +31,16 @@ def test_cifar100_reads_fine_labels(cifar100):
     assert train.variant == "cifar-100" and train.num_classes == 100 and train.class_names[7] == "class7"
     assert [train[i][1] for i in range(4)] == written["train"][1]
     assert len(CifarPickles(root, train=False)) == 2
+
+
+def test_a_cifar_file_that_would_run_code_is_refused_and_runs_nothing(cifar10, payload):
+    root, _ = cifar10
+    batch = root / "cifar-10-batches-py" / "data_batch_1"
+    with batch.open("wb") as file:
+        pickle.dump({b"data": np.zeros((1, 3072), np.uint8), b"labels": [0], b"extra": payload}, file)
+    with pytest.raises(OSError, match=r"cannot read CIFAR file .*data_batch_1.*builtins\.exec.*refused"):
+        CifarPickles(root)
+    assert not payload.marker.exists()
 
 
 def test_cifar_errors_name_the_folder_and_the_file(tmp_path, cifar100):
@@ -109,3 +124,55 @@ def test_coco_corrupt_image_error_names_its_path(tmp_path, write):
     (tmp_path / "a.png").write_bytes(b"not a png")
     with pytest.raises(OSError, match="a.png"):
         CocoKeypoints(tmp_path, ann_file, image_size=32)[0]
+
+
+# --- damaged data sets ---------------------------------------------------------------------------
+
+
+def _truncate(path, keep: float = 0.5) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_a_truncated_image_names_its_path(tmp_path, write, suffix):
+    path = tmp_path / "train" / "cat" / f"0{suffix}"
+    path.parent.mkdir(parents=True)
+    Image.fromarray(write.image(64, 64)).save(path)
+    _truncate(path)
+    with pytest.raises(OSError, match=rf"cannot read image .*0\{suffix}"):
+        ImageFolderDataset(tmp_path / "train")[0]
+
+
+def _coco_file(tmp_path, write, edit) -> tuple:
+    ann_file = write.coco(tmp_path, ".", "ann.json")
+    coco = json.loads(ann_file.read_text())
+    edit(coco)
+    ann_file.write_text(json.dumps(coco))
+    return ann_file
+
+
+def test_an_empty_coco_annotation_list_names_the_file(tmp_path, write):
+    ann_file = _coco_file(tmp_path, write, lambda coco: coco.update(annotations=[]))
+    for skip_bad in (False, True):  # nothing to skip to: always an error
+        with pytest.raises(BadItemError, match=r"ann.json has no usable person annotation \(0 annotations"):
+            CocoKeypoints(tmp_path, ann_file, image_size=32, skip_bad=skip_bad)
+
+
+def _short_keypoints(coco: dict) -> None:
+    coco["annotations"][1]["keypoints"] = coco["annotations"][1]["keypoints"][:-3]  # 4 joints of 5
+
+
+def test_a_keypoint_array_of_the_wrong_length_names_the_annotation(tmp_path, write):
+    ann_file = _coco_file(tmp_path, write, _short_keypoints)
+    with pytest.raises(
+        BadItemError, match=r"annotation 1 \(id 2\) of .*ann.json: keypoints has 12 values, expected 3 x 5"
+    ):
+        CocoKeypoints(tmp_path, ann_file, image_size=32)
+
+
+def test_skip_bad_drops_the_bad_annotation_with_a_warning(tmp_path, write):
+    ann_file = _coco_file(tmp_path, write, _short_keypoints)
+    with pytest.warns(UserWarning, match=r"skipping a bad item: annotation 1 \(id 2\)"):
+        dataset = CocoKeypoints(tmp_path, ann_file, image_size=32, skip_bad=True)
+    assert len(dataset) == 1 and len(dataset.skipped) == 1 and "12 values" in dataset.skipped[0]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
+from tasks.data.common import BadItemError
 from tasks.data.modules import ClassificationData, PoseData, SegmentationData
 
 SMALL = {"batch_size": 4, "train_size": 8, "val_size": 4}
@@ -97,3 +99,39 @@ def test_cifar_source(cifar10):
 def test_bad_arguments_are_refused(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+# --- damaged data sets ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def damaged(maskfolder):
+    """The mask folder with a truncated image (train/1) and a mask of the wrong size (train/2)."""
+    image = maskfolder / "train" / "images" / "1.png"
+    image.write_bytes(image.read_bytes()[:60])
+    Image.fromarray(np.zeros((5, 5), np.uint8)).save(maskfolder / "train" / "masks" / "2.png")
+    return maskfolder
+
+
+def test_a_damaged_item_stops_the_loader_naming_it(damaged):
+    data = SegmentationData(source="maskfolder", root=str(damaged), num_classes=3, image_size=16, batch_size=3)
+    named = r"item (1 of MaskFolderDataset: cannot read image .*1\.png|2 of MaskFolderDataset: mask .*2\.png is 5x5)"
+    with pytest.raises(BadItemError, match=named + ".*skip_bad true"):
+        list(data.train_dataloader())
+
+
+def test_skip_bad_skips_damaged_items_and_counts_them_at_the_end(damaged):
+    data = SegmentationData(
+        source="maskfolder", root=str(damaged), num_classes=3, image_size=16, batch_size=3, skip_bad=True
+    )
+    loader = data.train_dataloader()
+    with pytest.warns(UserWarning, match="skipping a bad item") as caught:
+        for _ in range(2):  # two epochs: each bad item is warned about once
+            batches = list(loader)
+            assert [len(masks) for _, masks in batches] == [1]
+    assert len([w for w in caught if "skipping a bad item" in str(w.message)]) == 2
+    skipped = data.skipped(train=True)
+    assert len(skipped) == 2 and any("1.png" in s for s in skipped) and any("is 5x5" in s for s in skipped)
+    assert data.skipped(train=False) == []
+    with pytest.warns(UserWarning, match=r"skip_bad: skipped 2 bad items of the training split"):
+        data.teardown("fit")
