@@ -22,7 +22,8 @@ test: lint
 models: $(STAMP)
 	$(VENV)/bin/zoo models
 
-bench: models
+bench: $(STAMP)
+	$(VENV)/bin/zoo bench --preset quick
 
 clean:
 	rm -rf $(VENV) *.egg-info

@@ -124,7 +124,8 @@ class ResidualBlock(nn.Module):
         if self.plain:
             return self.relu(out) if self.order == "post" else out
         identity = self.downsample(shortcut_in) if self.downsample is not None else shortcut_in
-        out = self.drop_path(out) + identity
+        out = self.drop_path(out)
+        out += identity  # in place, as torchvision: out is the branch's own fresh tensor, and no backward needs it
         if self.residual_scale != 1.0:
             out = out * self.residual_scale
         return self.relu(out) if self.order == "post" else out

@@ -1,0 +1,187 @@
+"""One bench cell, run in this process: train the task's LightningModule on its synthetic data for
+the budget under a `pl.Trainer`, validate on the held-out split, then measure size, cost, speed and
+memory. Each cell is one W&B run in the bench's group.
+
+A cell that fails (an exception, a NaN loss, which the tasks raise as FloatingPointError, out of
+memory) returns a "failed" record with its error, so the bench goes on with the next cell.
+Ctrl-C is not caught: it stops the bench, whose finished cells are already on disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import traceback
+import warnings
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import default_collate
+
+from tasks.bench.measure import Settings, throughput
+from tasks.bench.preset import Cell
+from tasks.wandb_setup import ZooWandbLogger
+from zoo.measure import count_gflops, count_params
+
+METRIC_FIELDS = ("metric", "params", "gflops", "infer_ips", "train_ips", "peak_mem_mb", "wall_s", "steps")
+"""The measured numbers of a cell record."""
+
+
+class StepProgress(pl.Callback):
+    """Advance a rich progress bar with the training step (and tell it when validation starts)."""
+
+    def __init__(self, progress: Any, task_id: Any) -> None:
+        self.progress, self.task_id = progress, task_id
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        self.progress.update(self.task_id, completed=trainer.global_step)
+
+    def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.progress.update(self.task_id, description="validating")
+
+
+@contextlib.contextmanager
+def quiet_lightning() -> Iterator[None]:
+    """Keep Lightning's per-Trainer banners and hints out of the progress display; warnings of
+    substance (and errors) still show."""
+    log = logging.getLogger("pytorch_lightning")
+    level = log.level
+    log.setLevel(logging.WARNING)
+    with warnings.catch_warnings():
+        hints = "LeafSpec|log_every_n_steps|num_workers|max_steps|val_dataloader"
+        warnings.filterwarnings("ignore", message=f".*({hints}).*")
+        try:
+            yield
+        finally:
+            log.setLevel(level)
+
+
+def cell_record(cell: Cell, settings: Settings) -> dict[str, Any]:
+    """The fields of a cell's result known before it runs."""
+    data = dict(cell.data_kwargs)
+    return {
+        "cell": cell.cell_id,
+        "task": cell.task,
+        "name": cell.name,
+        "model": cell.model,
+        "model_kwargs": cell.model_kwargs,
+        "image_size": data.get("image_size"),
+        "batch_size": settings.batch_size or data.get("batch_size"),
+        "budget": cell.budget,
+        "status": "running",
+        "metric_name": None,
+        **dict.fromkeys(METRIC_FIELDS),
+        "error": None,
+        "run_dir": None,
+    }
+
+
+def run_cell(
+    cell: Cell,
+    settings: Settings,
+    timing: dict[str, int],
+    out_dir: Path,
+    group: str,
+    progress: Any = None,
+) -> dict[str, Any]:
+    """Train, validate and measure one cell; returns its record (status "ok" or "failed").
+
+    Args:
+        cell: what to run.
+        settings: the bench's switches (device, precision, channels_last, compile, batch size).
+        timing: ``warmup`` and ``repeats`` of the speed measurements.
+        out_dir: the bench's run folder (W&B runs go under it).
+        group: the W&B group of the bench.
+        progress: a rich Progress showing the step, or None.
+    """
+    record = cell_record(cell, settings)
+    start = time.perf_counter()
+    logger = None
+    try:
+        logger = ZooWandbLogger(save_dir=str(out_dir), name=cell.cell_id, group=group, job_type="bench-cell")
+        record["run_dir"] = str(Path(logger.experiment.dir).resolve().parent.relative_to(out_dir.resolve()))
+        with quiet_lightning():
+            record.update(_train_and_measure(cell, settings, timing, out_dir, logger, progress))
+        record["status"] = "ok"
+    except Exception as err:  # noqa: BLE001 - a failed cell is a result, the bench goes on
+        record["status"] = "failed"
+        record["error"] = f"{type(err).__name__}: {err}".strip().splitlines()[0][:300]
+        record["traceback"] = traceback.format_exc(limit=-3)
+    record["wall_s"] = time.perf_counter() - start
+    if logger is not None:
+        _finish_run(logger, record)
+    return record
+
+
+def _train_and_measure(
+    cell: Cell, settings: Settings, timing: dict[str, int], out_dir: Path, logger: ZooWandbLogger, progress: Any
+) -> dict[str, Any]:
+    data_kwargs = dict(cell.data_kwargs)
+    pl.seed_everything(data_kwargs.get("seed", 0), workers=True, verbose=False)
+    module, data = cell.build(batch_size=settings.batch_size)
+    net = module.net
+    size = (data.in_chans, data.image_size, data.image_size)
+    stats = {"metric_name": module.monitor, "params": count_params(net), "gflops": count_gflops(net, size)}
+    logger.log_hyperparams({"cell": cell.cell_id, "model/name": cell.model, "model/task": cell.task, **stats})
+    module.net = settings.prepare(net)
+
+    callbacks = []
+    if progress is not None:
+        total = cell.steps if cell.steps is not None else None
+        task_id = progress.add_task(f"{cell.cell_id}: training", total=total)
+        callbacks.append(StepProgress(progress, task_id))
+    trainer = pl.Trainer(
+        accelerator=settings.device,
+        devices=1,
+        precision=settings.precision,
+        max_steps=cell.steps if cell.steps is not None else -1,
+        max_time=timedelta(minutes=cell.minutes) if cell.minutes is not None else None,
+        max_epochs=-1,
+        check_val_every_n_epoch=None,
+        val_check_interval=10**9,  # validate once, after the budget
+        num_sanity_val_steps=0,
+        logger=logger,
+        callbacks=callbacks,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        log_every_n_steps=min(10, cell.steps or 10),
+        default_root_dir=str(out_dir),
+    )
+    try:
+        trainer.fit(module, datamodule=data)
+        metrics = trainer.validate(module, datamodule=data, verbose=False)[0]
+    finally:
+        if progress is not None:
+            progress.remove_task(task_id)
+    if module.monitor not in metrics:
+        raise RuntimeError(f"validation logged no {module.monitor!r}; it logged {', '.join(metrics)}")
+
+    images, target = default_collate([data.dataset(train=True)[i] for i in range(data.batch_size)])
+    images, target = images.to(settings.device, memory_format=settings.memory_format), _to(target, settings.device)
+
+    def loss_fn(output: Any) -> torch.Tensor:
+        return module.compute_loss(output, target, images)
+
+    speed = throughput(module.net, images, loss_fn, settings, timing["warmup"], timing["repeats"])
+    return {**stats, "metric": float(metrics[module.monitor]), "steps": trainer.global_step, **speed}
+
+
+def _to(value: Any, device: str) -> Any:
+    """A tensor, or the tensors of a dict, on ``device``."""
+    if isinstance(value, dict):
+        return {k: _to(v, device) for k, v in value.items()}
+    return value.to(device)
+
+
+def _finish_run(logger: ZooWandbLogger, record: dict[str, Any]) -> None:
+    """Write the cell's measurements into its W&B run's summary and close the run."""
+    run = logger.experiment
+    numbers = {f"bench/{k}": record[k] for k in METRIC_FIELDS if record[k] is not None}
+    run.summary.update({**numbers, "bench/status": record["status"], "bench/error": record["error"] or ""})
+    run.finish(exit_code=0 if record["status"] == "ok" else 1)

@@ -1,0 +1,254 @@
+"""Bench presets: which cells a bench runs, read from YAML and checked in full before any cell runs.
+
+A cell is one (model, task, input size, budget) with the task's training settings. A preset file
+(configs/bench/quick.yaml is the model) has four parts:
+
+    description: one line saying what the preset is for
+    defaults: {steps: 60, train_size: 2000, val_size: 200, num_workers: 2}   # every cell
+    timing: {warmup: 2, repeats: 10}                                         # the speed measurements
+    tasks:                                                                   # per-task defaults
+      classification: {image_size: 32, batch_size: 32, optimizer: adamw, lr: 0.002}
+    cells:
+      - {model: resnet20, task: classification, optimizer: sgd, lr: 0.1}
+      - {name: densenet_k8, model: densenet121, task: pose, model_kwargs: {growth_rate: 8}}
+
+Keys of a cell: ``name`` (its label; default: the model name), ``model`` (a `zoo models` name),
+``task``, ``model_kwargs``, the data module's ``image_size``, ``batch_size``, ``train_size``,
+``val_size``, ``num_workers``, ``seed``, ``augment``, the budget (``steps`` or ``minutes``), and any
+argument of the task's LightningModule (``lr``, ``optimizer``, ``dice_weight``...). A cell's value
+wins over its task's default, which wins over ``defaults``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+import zoo
+from tasks.classification import ClassificationTask
+from tasks.data import ClassificationData, PoseData, SegmentationData
+from tasks.pose import PoseTask
+from tasks.segmentation import SegmentationTask
+
+PRESET_DIR = Path(__file__).resolve().parents[2] / "configs" / "bench"
+TASK_CLASSES = {
+    "classification": (ClassificationTask, ClassificationData),
+    "segmentation": (SegmentationTask, SegmentationData),
+    "pose": (PoseTask, PoseData),
+}
+DATA_KEYS = ("image_size", "batch_size", "train_size", "val_size", "num_workers", "seed", "augment")
+CELL_KEYS = ("name", "model", "task", "model_kwargs", "steps", "minutes", *DATA_KEYS)
+TOP_KEYS = ("description", "defaults", "timing", "tasks", "cells")
+TIMING_DEFAULTS = {"warmup": 2, "repeats": 10}
+# Task arguments a preset does not set: the output sizes come from the data, no media in a bench.
+FIXED_TASK_ARGS = (
+    "self",
+    "model",
+    "model_kwargs",
+    "num_classes",
+    "class_names",
+    "num_joints",
+    "flip_pairs",
+    "skeleton",
+)
+
+
+class PresetError(ValueError):
+    """A preset that cannot run; the message lists every problem, each naming its cell."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One bench cell: a model trained on a task for a budget, then measured.
+
+    Attributes:
+        name: the cell's label in the leaderboard (the model name unless the preset gives one).
+        model / task / model_kwargs: what `zoo.create_model` builds.
+        task_kwargs: arguments of the task's LightningModule (lr, optimizer...).
+        data_kwargs: arguments of the task's synthetic data module (image_size, batch_size...).
+        steps / minutes: the training budget, exactly one of them set.
+    """
+
+    name: str
+    model: str
+    task: str
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    task_kwargs: dict[str, Any] = field(default_factory=dict)
+    data_kwargs: dict[str, Any] = field(default_factory=dict)
+    steps: int | None = None
+    minutes: float | None = None
+
+    @property
+    def cell_id(self) -> str:
+        """``<task>/<name>``: unique within a preset."""
+        return f"{self.task}/{self.name}"
+
+    @property
+    def file_stem(self) -> str:
+        """The cell's id as a file name."""
+        return "".join(c if c.isalnum() or c in "-_." else "_" for c in self.cell_id.replace("/", "__"))
+
+    @property
+    def budget(self) -> str:
+        """The budget in words, for the leaderboard."""
+        return f"{self.steps} steps" if self.steps is not None else f"{self.minutes:g} min"
+
+    def build(self, batch_size: int | None = None) -> tuple[Any, Any]:
+        """The task LightningModule (model built for the data's channels and outputs) and its
+        synthetic data module; ``batch_size`` overrides the cell's."""
+        task_cls, data_cls = TASK_CLASSES[self.task]
+        data = data_cls(**{**self.data_kwargs, **({"batch_size": batch_size} if batch_size else {})})
+        model_kwargs = {"in_chans": data.in_chans, **self.model_kwargs}
+        module = task_cls(model=self.model, model_kwargs=model_kwargs, num_media=0, **self.task_kwargs)
+        module.configure_from_data(data)
+        module.build_model()
+        return module, data
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named list of cells and the timing settings of the speed measurements."""
+
+    name: str
+    description: str
+    cells: list[Cell]
+    timing: dict[str, int]
+    source: str
+    """The preset's YAML text, saved in the run folder so that ``--resume`` runs the same cells."""
+
+
+def resolve_preset_path(preset: str) -> Path:
+    """``quick`` -> configs/bench/quick.yaml; any other value is a path to a YAML file."""
+    path = Path(preset)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise PresetError(f"Preset file {preset!r} does not exist.")
+        return path
+    named = PRESET_DIR / f"{preset}.yaml"
+    if not named.is_file():
+        known = sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+        close = difflib.get_close_matches(preset, known, n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise PresetError(
+            f"Unknown preset {preset!r}.{hint} Use one of {', '.join(known)} (configs/bench/) or a path to a YAML file."
+        )
+    return named
+
+
+def load_preset(preset: str) -> Preset:
+    """Read and validate a preset by name or path; raises `PresetError` listing every bad cell."""
+    path = resolve_preset_path(preset)
+    return parse_preset(path.read_text(), name=path.stem)
+
+
+def _unknown(keys: Any, allowed: Any, where: str) -> list[str]:
+    errors = []
+    for key in keys:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), list(allowed), n=3)
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            errors.append(f"{where}: unknown key {key!r}{hint}")
+    return errors
+
+
+def _task_args(task: str) -> set[str]:
+    params = inspect.signature(TASK_CLASSES[task][0].__init__).parameters
+    return set(params) - set(FIXED_TASK_ARGS) - {"num_media"}
+
+
+def parse_preset(text: str, name: str = "preset") -> Preset:
+    """Validate a preset's YAML text and expand its cells (see the module docstring for the format)."""
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as err:
+        raise PresetError(f"Preset {name!r} is not valid YAML: {err}") from err
+    if not isinstance(raw, dict):
+        raise PresetError(f"Preset {name!r} must be a mapping with keys {', '.join(TOP_KEYS)}.")
+    errors = _unknown(raw, TOP_KEYS, f"preset {name!r}")
+    defaults, per_task = raw.get("defaults") or {}, raw.get("tasks") or {}
+    timing = {**TIMING_DEFAULTS, **(raw.get("timing") or {})}
+    errors += _unknown(timing, TIMING_DEFAULTS, "timing")
+    errors += [f"timing: {k} must be an integer >= 1, got {v!r}" for k, v in timing.items() if not _positive_int(v)]
+    errors += _unknown(per_task, zoo.TASKS, "tasks")
+    entries = raw.get("cells") or []
+    if not entries:
+        errors.append(f"preset {name!r} has no cells: add a list under 'cells'.")
+    cells, seen = [], set()
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            errors.append(f"cell #{index + 1}: expected a mapping like {{model: resnet20, task: classification}}")
+            continue
+        settings = {**defaults, **(per_task.get(entry.get("task")) or {}), **entry}
+        label = f"cell #{index + 1} ({settings.get('task')}/{settings.get('name', settings.get('model'))})"
+        cell, cell_errors = _make_cell(settings, label)
+        errors += cell_errors
+        if cell is not None:
+            if cell.cell_id in seen:
+                errors.append(f"{label}: the id {cell.cell_id!r} is used twice; give one of them a distinct 'name'")
+            seen.add(cell.cell_id)
+            cells.append(cell)
+    if errors:
+        raise PresetError(f"Preset {name!r} has {len(errors)} problem(s), no cell was run:\n  " + "\n  ".join(errors))
+    return Preset(name, str(raw.get("description", "")), cells, timing, text)
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _make_cell(settings: dict[str, Any], label: str) -> tuple[Cell | None, list[str]]:
+    """A `Cell` from merged settings, or the problems that prevent it."""
+    task, model = settings.get("task"), settings.get("model")
+    if task not in zoo.TASKS:
+        close = difflib.get_close_matches(str(task), zoo.TASKS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return None, [f"{label}: unknown task {task!r}{hint}; use one of {', '.join(zoo.TASKS)}"]
+    try:
+        zoo.get_spec(str(model))
+    except KeyError as err:
+        return None, [f"{label}: {err.args[0]}"]
+    task_args = _task_args(task)
+    errors = _unknown(settings, (*CELL_KEYS, *sorted(task_args)), label)
+    budget = {k: settings[k] for k in ("steps", "minutes") if settings.get(k) is not None}
+    if len(budget) != 1:
+        errors.append(f"{label}: give exactly one budget, 'steps' or 'minutes' (got {budget or 'none'})")
+    elif "steps" in budget and not _positive_int(budget["steps"]):
+        errors.append(f"{label}: steps must be an integer >= 1, got {budget['steps']!r}")
+    elif "minutes" in budget and not (isinstance(budget["minutes"], (int, float)) and budget["minutes"] > 0):
+        errors.append(f"{label}: minutes must be a number > 0, got {budget['minutes']!r}")
+    if "minutes" in budget and settings.setdefault("scheduler", "none") != "none":
+        errors.append(f"{label}: a 'minutes' budget has no known step count to schedule the LR over; use 'steps'")
+    if errors:
+        return None, errors
+    cell = Cell(
+        name=str(settings.get("name", model)),
+        model=model,
+        task=task,
+        model_kwargs=dict(settings.get("model_kwargs") or {}),
+        task_kwargs={k: v for k, v in settings.items() if k in task_args},
+        data_kwargs={k: settings[k] for k in DATA_KEYS if k in settings},
+        steps=budget.get("steps"),
+        minutes=budget.get("minutes"),
+    )
+    problem = _dry_run(cell)
+    return (None, [f"{label}: {problem}"]) if problem else (cell, [])
+
+
+def _dry_run(cell: Cell) -> str | None:
+    """Build the cell's data module, task and model on the meta device and push one batch of the
+    cell's input size through it, so a wrong option or an input too small fails now, not after the
+    cells before it have trained. Returns the problem, or None."""
+    try:
+        with torch.device("meta"):
+            module, data = cell.build()
+            size = data.image_size
+            module.net.eval()(torch.zeros(2, data.in_chans, size, size))
+    except Exception as err:  # noqa: BLE001 - any failure here is the preset's problem, reported per cell
+        return f"{type(err).__name__}: {err}"
+    return None

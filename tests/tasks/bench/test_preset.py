@@ -1,0 +1,60 @@
+"""Presets are checked in full before any cell runs, and every problem names its cell."""
+
+from pathlib import Path
+
+import pytest
+
+from tasks.bench.preset import PresetError, load_preset, parse_preset
+
+
+@pytest.mark.parametrize("name", ["quick", "standard"])
+def test_shipped_presets_are_valid(name: str) -> None:
+    preset = load_preset(name)
+    assert {c.task for c in preset.cells} == {"classification", "segmentation", "pose"}
+    assert {c.model for c in preset.cells} >= {"resnet20", "densenet121", "unet_same"}
+    assert len({c.cell_id for c in preset.cells}) == len(preset.cells)
+
+
+def test_cell_settings_merge_defaults_task_and_cell(tiny) -> None:
+    text = (
+        tiny.header.replace("cells:", "tasks: {pose: {lr: 0.5, image_size: 64}}\ncells:") + tiny.hourglass + tiny.resnet
+    )
+    pose, cls = parse_preset(text).cells
+    assert pose.cell_id == "pose/hourglass1" and pose.task_kwargs == {"lr": 0.5}
+    assert pose.data_kwargs["image_size"] == 64 and cls.data_kwargs["image_size"] == 32
+    assert cls.steps == 2 and cls.minutes is None and cls.budget == "2 steps"
+
+
+def test_every_bad_cell_is_named_with_a_suggestion(tiny) -> None:
+    cells = [
+        "  - {model: resnet21, task: classification}\n",
+        "  - {model: resnet20, task: clasification}\n",
+        "  - {model: resnet20, task: classification, lrr: 0.1}\n",
+        "  - {model: hourglass1, task: pose, model_kwargs: {channels: 8, depth: 4}}\n",
+        "  - {model: resnet20, task: classification, minutes: 1, scheduler: cosine}\n",
+    ]
+    with pytest.raises(PresetError) as info:
+        parse_preset(
+            tiny.header.replace("steps: 2, ", "") + "".join(cells).replace("task: pose", "task: pose, steps: 2")
+        )
+    message = str(info.value)
+    assert "no cell was run" in message
+    assert "cell #1 (classification/resnet21)" in message and "resnet20" in message  # close names
+    assert "cell #2" in message and "did you mean 'classification'" in message
+    assert "cell #3" in message and "'lrr'" in message and "lr" in message
+    assert "cell #4 (pose/hourglass1)" in message and "divisible by" in message  # caught by the meta dry run
+    assert "cell #5" in message and "minutes" in message
+
+
+def test_duplicate_cell_ids_and_missing_budget_are_rejected(tiny) -> None:
+    with pytest.raises(PresetError, match="used twice"):
+        parse_preset(tiny.header + tiny.resnet + tiny.resnet)
+    with pytest.raises(PresetError, match="exactly one budget"):
+        parse_preset(tiny.header.replace("steps: 2, ", "") + tiny.resnet)
+
+
+def test_unknown_preset_name_suggests_the_shipped_ones(tmp_path: Path) -> None:
+    with pytest.raises(PresetError, match="Did you mean quick"):
+        load_preset("quik")
+    with pytest.raises(PresetError, match="does not exist"):
+        load_preset(str(tmp_path / "missing.yaml"))

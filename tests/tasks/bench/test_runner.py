@@ -1,0 +1,112 @@
+"""A whole tiny bench end to end: leaderboard files, plots, one W&B run per cell in the bench's group
+plus a summary run, a failing cell recorded while the others finish, and resume after kill -9."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tasks.bench.cli import main
+from tasks.wandb_records import iter_records, read_run
+
+
+def _run_record(run_dir: Path):
+    """The run record (name, group...) of an offline W&B run."""
+    return next(r for r in iter_records(next(run_dir.glob("run-*.wandb"))) if r.WhichOneof("record_type") == "run").run
+
+
+def test_tiny_bench_writes_leaderboard_plots_and_wandb_runs(tmp_path: Path, tiny, capsys) -> None:
+    out = tmp_path / "bench"
+    preset = tiny.write(tmp_path, tiny.resnet, tiny.diverging, tiny.hourglass)
+    main(["--preset", str(preset), "--out", str(out)])
+
+    rows = list(csv.DictReader((out / "leaderboard.csv").open()))
+    by_cell = {f"{r['task']}/{r['name']}": r for r in rows}
+    assert sorted(by_cell) == ["classification/diverges", "classification/resnet20", "pose/hourglass1"]
+    failed = by_cell["classification/diverges"]
+    assert failed["status"] == "failed" and failed["error"].startswith("FloatingPointError") and failed["metric"] == ""
+    for cell in ("classification/resnet20", "pose/hourglass1"):
+        row = by_cell[cell]
+        assert row["status"] == "ok" and row["error"] == "" and row["steps"] == "2"
+        assert 0 <= float(row["metric"]) <= 1
+        for key in ("params", "gflops", "infer_ips", "train_ips", "peak_mem_mb", "wall_s"):
+            assert float(row[key]) > 0, key
+    assert by_cell["pose/hourglass1"]["metric_name"] == "val/pck"
+    table = json.loads((out / "leaderboard.json").read_text())
+    assert [(r["task"], r["name"], r["status"]) for r in table] == [(r["task"], r["name"], r["status"]) for r in rows]
+    assert all(list(r) == list(rows[0]) for r in table)  # the CSV's columns, in order
+    markdown = (out / "leaderboard.md").read_text()
+    assert markdown.count("\n") == 2 + 3 and "failed: FloatingPointError" in markdown
+    assert markdown in capsys.readouterr().out  # printed at the end
+    for png in ("metric_vs_gflops.png", "throughput.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    records = {json.loads(p.read_text())["cell"]: json.loads(p.read_text()) for p in (out / "cells").glob("*.json")}
+    resnet = records["classification/resnet20"]
+    run = read_run(out / resnet["run_dir"])
+    assert run["config"]["cell"] == "classification/resnet20"
+    assert run["summary"]["val/acc1"] == resnet["metric"] == run["summary"]["bench/metric"]
+    assert run["summary"]["bench/train_ips"] == resnet["train_ips"]
+    assert any("train/loss_step" in row for row in run["history"])
+    assert _run_record(out / resnet["run_dir"]).run_group == "bench"
+    diverged = read_run(out / records["classification/diverges"]["run_dir"])
+    assert diverged["summary"]["bench/status"] == "failed"
+    runs = {_run_record(d).display_name: d for d in (out / "wandb").glob("offline-run-*")}
+    assert sorted(runs) == sorted([*records, "summary"])  # one run per cell, plus the summary
+    summary_dir = runs["summary"]
+    summary = read_run(summary_dir)["summary"]
+    assert summary["bench/cells"] == 3 and summary["bench/failed"] == 1
+    assert summary["leaderboard._type"] == "table-file" and summary["leaderboard.nrows"] == 3
+    assert {"plots/metric_vs_gflops._type", "plots/throughput._type"} <= set(summary)
+    assert _run_record(summary_dir).run_group == "bench"
+
+
+def test_resume_after_kill_9_runs_every_cell_exactly_once(tmp_path: Path, tiny) -> None:
+    out = tmp_path / "bench"
+    preset = tiny.write(tmp_path, tiny.resnet, tiny.hourglass)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline", "NO_ALBUMENTATIONS_UPDATE": "1"}
+    command = [sys.executable, "-c", "import sys; from tasks.bench.cli import main; main(sys.argv[1:])"]
+    proc = subprocess.Popen(
+        [*command, "--preset", str(preset), "--out", str(out)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    first = out / "cells" / "classification__resnet20.json"
+    deadline = time.monotonic() + 120
+    while not first.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert first.exists(), "the first cell never finished"
+    assert not (out / "leaderboard.csv").exists(), "killed too late: the bench had already finished"
+    finished = first.read_text()
+
+    main(["--resume", str(out)])
+    assert first.read_text() == finished  # not run again
+    assert sorted(p.name for p in (out / "cells").iterdir()) == [
+        "classification__resnet20.json",
+        "pose__hourglass1.json",
+    ]
+    rows = list(csv.DictReader((out / "leaderboard.csv").open()))
+    assert sorted((r["task"], r["name"], r["status"]) for r in rows) == [
+        ("classification", "resnet20", "ok"),
+        ("pose", "hourglass1", "ok"),
+    ]
+
+
+def test_bad_preset_stops_before_any_cell_runs(tmp_path: Path, tiny) -> None:
+    out = tmp_path / "bench"
+    preset = tiny.write(tmp_path, tiny.resnet, tiny.resnet.replace("resnet20", "resnet2O"))
+    with pytest.raises(SystemExit) as exit_:
+        main(["--preset", str(preset), "--out", str(out)])
+    message = str(exit_.value.code)
+    assert "cell #2 (classification/resnet2O)" in message and "resnet20" in message
+    assert not out.exists()
