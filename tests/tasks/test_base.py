@@ -19,18 +19,6 @@ from tasks.data import ClassificationData, PoseData, SegmentationData
 TINY = {"image_size": 32, "batch_size": 8, "train_size": 16, "val_size": 8}
 
 
-def _trainer(**kwargs) -> pl.Trainer:
-    defaults = dict(
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-    )
-    return pl.Trainer(**(defaults | kwargs))
-
-
 # --- arguments -----------------------------------------------------------------------------------
 
 
@@ -196,7 +184,7 @@ class _Snapshot(pl.Callback):
         self.states.append({k: v.detach().clone() for k, v in pl_module.state_dict().items()})
 
 
-def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
+def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path, quiet_trainer):
     torch.manual_seed(0)
     images, labels = torch.randn(8, 3, 32, 32), torch.randint(0, 10, (8,))
     images[4:6, :, 3, 3] = float("nan")  # the second batch of 4
@@ -204,7 +192,7 @@ def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
     task = ClassificationTask(model="resnet20", num_classes=10, lr=0.05)
     snapshot = _Snapshot()
     checkpoint = ModelCheckpoint(dirpath=tmp_path, save_last=True, every_n_train_steps=1)
-    trainer = _trainer(max_steps=4, enable_checkpointing=True, callbacks=[snapshot, checkpoint])
+    trainer = quiet_trainer(max_steps=4, enable_checkpointing=True, callbacks=[snapshot, checkpoint])
 
     with pytest.raises(FloatingPointError, match=r"is nan at global step 1 \(epoch 0, batch 1\)"):
         trainer.fit(task, loader)

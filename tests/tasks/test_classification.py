@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 
@@ -11,25 +10,13 @@ from tasks import ClassificationTask
 from tasks.data import ClassificationData
 
 
-def _trainer(**kwargs) -> pl.Trainer:
-    defaults = dict(
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-    )
-    return pl.Trainer(**(defaults | kwargs))
-
-
 @pytest.fixture(scope="module")
-def fitted():
+def fitted(quiet_trainer):
     """A resnet20 trained for 2 steps on 32-px synthetic shapes, its classes read from the data."""
     torch.manual_seed(0)
     data = ClassificationData(image_size=32, batch_size=8, train_size=16, val_size=8)
     task = ClassificationTask(model="resnet20", num_media=2)
-    trainer = _trainer(max_steps=2, limit_val_batches=1)
+    trainer = quiet_trainer(max_steps=2, limit_val_batches=1)
     trainer.fit(task, data)
     return task, trainer, data
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
@@ -13,18 +12,6 @@ from tasks.data import PoseData
 from tasks.heatmaps import decode_heatmaps, encode_heatmaps, flip_test, heatmap_loss
 
 TINY_HOURGLASS = {"channels": 16, "depth": 2}
-
-
-def _trainer(**kwargs) -> pl.Trainer:
-    defaults = dict(
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-    )
-    return pl.Trainer(**(defaults | kwargs))
 
 
 class _WithHeadSize(Dataset):
@@ -42,11 +29,11 @@ class _WithHeadSize(Dataset):
 
 
 @pytest.fixture(scope="module")
-def fitted():
+def fitted(quiet_trainer):
     torch.manual_seed(0)
     data = PoseData(image_size=32, batch_size=8, train_size=16, val_size=8)
     task = PoseTask(model="hourglass1", model_kwargs=TINY_HOURGLASS)
-    trainer = _trainer(max_steps=2, limit_val_batches=1)
+    trainer = quiet_trainer(max_steps=2, limit_val_batches=1)
     trainer.fit(task, data)
     return task, trainer, data
 
@@ -61,11 +48,11 @@ def test_fit_logs_pck_and_joint_error(fitted):
     assert "val/pckh" not in metrics  # the synthetic figures have no head sizes
 
 
-def test_pckh_is_logged_when_targets_have_head_sizes(fitted):
+def test_pckh_is_logged_when_targets_have_head_sizes(fitted, quiet_trainer):
     task, _, data = fitted
     for head_size, expected in ((1e6, 1.0), (1e-6, None)):
         loader = DataLoader(_WithHeadSize(data.dataset(train=False), head_size), batch_size=8)
-        trainer = _trainer()
+        trainer = quiet_trainer()
         trainer.validate(task, loader, verbose=False)
         metrics = trainer.callback_metrics
         assert "val/pckh" in metrics and "val/pck" in metrics

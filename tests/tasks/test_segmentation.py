@@ -4,25 +4,12 @@ stacked outputs."""
 from __future__ import annotations
 
 import pytest
-import pytorch_lightning as pl
 import torch
 
 from tasks import SegmentationTask
 from tasks.data import SegmentationData
 from tasks.metrics import segmentation_loss, unet_weight_map
 from zoo.models.unet import valid_output_size
-
-
-def _trainer(**kwargs) -> pl.Trainer:
-    defaults = dict(
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-    )
-    return pl.Trainer(**(defaults | kwargs))
 
 
 def _metric_values(task: SegmentationTask, output, mask: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -33,11 +20,11 @@ def _metric_values(task: SegmentationTask, output, mask: torch.Tensor) -> dict[s
     return values
 
 
-def test_fit_with_dice_and_border_weights_logs_miou_and_per_class_iou():
+def test_fit_with_dice_and_border_weights_logs_miou_and_per_class_iou(quiet_trainer):
     torch.manual_seed(0)
     data = SegmentationData(image_size=32, batch_size=8, train_size=16, val_size=8)
     task = SegmentationTask(model="unet_same", model_kwargs={"base_width": 4}, dice_weight=0.5, border_weight=True)
-    trainer = _trainer(max_steps=2, limit_val_batches=1)
+    trainer = quiet_trainer(max_steps=2, limit_val_batches=1)
     trainer.fit(task, data)
 
     metrics = trainer.callback_metrics
