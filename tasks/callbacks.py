@@ -104,11 +104,19 @@ class ZooCheckpoint(ModelCheckpoint):
         super().on_validation_end(trainer, pl_module)
         if not self._should_skip_saving_checkpoint(trainer) and not self._should_save_on_train_epoch_end(trainer):
             self._save_last_now(trainer)
+        self._stop_after_saving()
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_train_epoch_end(trainer, pl_module)
         if not self._should_skip_saving_checkpoint(trainer) and self._should_save_on_train_epoch_end(trainer):
             self._save_last_now(trainer)
+        self._stop_after_saving()
+
+    def _stop_after_saving(self) -> None:
+        """A signal that came during an epoch's last step or its validation stops the fit before the
+        next step, now that the validation has run and last.ckpt holds it."""
+        if self._stop_signal is not None:
+            self._stop_now = True
 
     # --- SIGTERM and Ctrl-C ----------------------------------------------------------------------
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

@@ -63,11 +63,13 @@ class ZooCLI(LightningCLI):
 
     def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
         """Parse, then refuse a ``--ckpt_path`` file that would run code when unpickled, naming the file,
-        before Lightning reads its hyperparameters (torch's own refusal names neither file nor fix)."""
+        before Lightning reads its hyperparameters (torch's own refusal names neither file nor fix).
+        ``--weights_only false`` is the user's explicit opt-out of this check."""
         super().parse_arguments(parser, args)
         subcommand = self.config.get("subcommand")
-        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
-        if ckpt_path and Path(ckpt_path).is_file():
+        config = self.config[subcommand] if subcommand else None
+        ckpt_path = config.get("ckpt_path") if config else None
+        if ckpt_path and Path(ckpt_path).is_file() and config.get("weights_only") is not False:
             from zoo.weights import read_torch_file
 
             read_torch_file(ckpt_path)
