@@ -15,7 +15,9 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import BasePredictionWriter
 from pytorch_lightning.utilities import rank_zero_info
-from safetensors.torch import save_file
+from safetensors.torch import save
+
+from zoo.atomic import write_atomic
 
 
 class PredictionWriter(BasePredictionWriter):
@@ -49,8 +51,8 @@ class PredictionWriter(BasePredictionWriter):
             else f"predictions-rank{trainer.global_rank}.safetensors"
         )
         path = Path(self.output_dir or trainer.default_root_dir) / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        save_file(tensors, str(path), metadata={"model": pl_module.model_name, "task": pl_module.task})
+        metadata = {"model": pl_module.model_name, "task": pl_module.task}
+        write_atomic(path, lambda file: file.write(save(tensors, metadata=metadata)))
         rank_zero_info(f"archzoo: wrote {len(tensors['index'])} predictions ({', '.join(tensors)}) to {path}")
 
 

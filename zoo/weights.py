@@ -14,7 +14,6 @@ options in its metadata so `zoo.registry.load_model` can rebuild it.
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import re
 from collections.abc import Mapping
@@ -23,8 +22,10 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import nn
+
+from .atomic import write_atomic
 
 __all__ = [
     "UnsafeFileError",
@@ -205,10 +206,4 @@ def save_weights(
         raise ValueError(f"model_kwargs {dict(model_kwargs)} cannot be stored as JSON metadata: {err}") from err
     metadata = dict(zip(METADATA_KEYS, (model, task, options), strict=True)) | {"format": "pt"}
     tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
-    partial = path.with_name(f".{path.name}.partial")
-    try:
-        save_file(tensors, str(partial), metadata=metadata)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
-    return path
+    return write_atomic(path, lambda file: file.write(save(tensors, metadata=metadata)))

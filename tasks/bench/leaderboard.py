@@ -11,9 +11,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from pathlib import Path
 from typing import Any
+
+from zoo.atomic import write_atomic as write_file
 
 COLUMNS = (
     "task",
@@ -41,18 +42,7 @@ CELLS_DIR = "cells"
 
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` so that a crash leaves the old file or the new one, nothing between."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # make the rename itself durable
-    finally:
-        os.close(dir_fd)
+    write_file(path, lambda file: file.write(text.encode()))
 
 
 def save_cell(out_dir: Path, file_stem: str, record: dict[str, Any]) -> Path:
