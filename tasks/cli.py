@@ -25,6 +25,8 @@ import pytorch_lightning as pl
 from jsonargparse import Namespace
 from pytorch_lightning.cli import ArgsType, LightningArgumentParser, LightningCLI
 
+from zoo.allocator import keep_freed_memory
+
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 DEFAULT_ROOT = "runs/default"
 
@@ -133,6 +135,7 @@ def _run_command(name: str, argv: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `zoo` console script."""
+    keep_freed_memory()
     from_console = argv is None
     argv = sys.argv[1:] if from_console else argv
     if argv and argv[0] in COMMANDS:

@@ -23,6 +23,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from zoo.allocator import release_free_memory
+
 PRECISIONS = {"32": None, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
 
 
@@ -158,10 +160,11 @@ def rss_bytes() -> int:
 
 class PeakRSS:
     """Context manager: the highest resident set size of this process while inside, sampled every
-    ``interval`` seconds by a daemon thread (the CPU allocator keeps no peak of its own)."""
+    ``interval`` seconds by a daemon thread (the CPU allocator keeps no peak of its own). ``start``
+    is the RSS on entry, once the heap's free pages went back to the OS."""
 
     def __init__(self, interval: float = 0.005) -> None:
-        self.interval, self.peak = interval, 0
+        self.interval, self.peak, self.start = interval, 0, 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
@@ -171,7 +174,8 @@ class PeakRSS:
             self._stop.wait(self.interval)
 
     def __enter__(self) -> PeakRSS:
-        self.peak = rss_bytes()
+        release_free_memory()  # what earlier work freed and the allocator kept is not this block's
+        self.peak = self.start = rss_bytes()
         self._thread.start()
         return self
 

