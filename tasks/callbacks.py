@@ -4,6 +4,7 @@ at the start."""
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.plugins.io import TorchCheckpointIO
-from pytorch_lightning.utilities import rank_zero_info, rank_zero_warn
+from pytorch_lightning.utilities import rank_zero_info, rank_zero_only, rank_zero_warn
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from tasks.checkpoint_io import AtomicCheckpointIO
@@ -130,10 +131,14 @@ class ZooCheckpoint(ModelCheckpoint):
         if self._stop_signal is not None:
             raise KeyboardInterrupt  # the second signal: stop now
         self._stop_signal = number
-        rank_zero_warn(
-            f"{signal.Signals(number).name}: saving last.ckpt and stopping after the current step "
-            "(a second signal stops at once, without saving)"
-        )
+        if rank_zero_only.rank == 0:
+            # straight to the file descriptor: the signal may have come in the middle of a write to
+            # sys.stderr, whose buffered writer would raise on a reentrant call
+            message = (
+                f"{signal.Signals(number).name}: saving last.ckpt and stopping after the current step "
+                "(a second signal stops at once, without saving)\n"
+            )
+            os.write(2, message.encode())
 
     def _restore_handlers(self) -> None:
         for number, previous in self._previous_handlers.items():

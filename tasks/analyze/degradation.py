@@ -23,8 +23,11 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from tasks.checkpoint_io import atomic_save
 from tasks.classification import ClassificationTask
 from tasks.data import ClassificationData
+from tasks.trainers import quiet_trainer
+from zoo.weights import read_torch_file
 
 from .common import AnalyzeRun, Verdict, finish_study
 
@@ -135,18 +138,7 @@ def train_net(
         num_media=0,
     )
     curve = _LossCurve()
-    trainer = pl.Trainer(
-        max_steps=config.steps,
-        accelerator="cpu",
-        devices=1,
-        logger=False,
-        callbacks=[curve],
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        num_sanity_val_steps=0,
-    )
+    trainer = quiet_trainer(max_steps=config.steps, callbacks=[curve], limit_val_batches=0)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", ".*val_dataloader.*")  # no validation during these runs, by design
         trainer.fit(task, train_dataloaders=loader(splits["train"], config.batch_size, shuffle=True))
@@ -172,7 +164,7 @@ def _load(path: Path, config: TrainConfig, source: str) -> TrainedNet | None:
     """The checkpoint at ``path`` if it was trained with this recipe on this data, else None."""
     if not path.is_file():
         return None
-    saved = torch.load(path, weights_only=True)
+    saved = read_torch_file(path)
     record = saved["record"]
     if record["recipe"] != _plain_recipe(config) or record["data"] != source:
         return None
@@ -202,8 +194,7 @@ def trained_nets(analyze: AnalyzeRun, config: TrainConfig, names: tuple[str, ...
                 data = data_module(analyze, config)
                 splits = {"train": split_tensors(data, True), "val": split_tensors(data, False)}
             trained = train_net(name, config, splits, data.num_classes, source, analyze.seed)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            torch.save({"record": trained.record, "state_dict": trained.net.state_dict()}, path)
+            atomic_save({"record": trained.record, "state_dict": trained.net.state_dict()}, path)
         nets[name] = trained
     return nets
 

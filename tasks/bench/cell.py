@@ -25,6 +25,7 @@ from torch.utils.data import default_collate
 
 from tasks.bench.measure import Settings, throughput
 from tasks.bench.preset import Cell
+from tasks.trainers import quiet_trainer
 from tasks.wandb_setup import ZooWandbLogger
 from zoo.measure import count_gflops, count_params
 
@@ -135,21 +136,16 @@ def _train_and_measure(
         total = cell.steps if cell.steps is not None else None
         task_id = progress.add_task(f"{cell.cell_id}: training", total=total)
         callbacks.append(StepProgress(progress, task_id))
-    trainer = pl.Trainer(
+    trainer = quiet_trainer(
         accelerator=settings.device,
-        devices=1,
         precision=settings.precision,
         max_steps=cell.steps if cell.steps is not None else -1,
         max_time=timedelta(minutes=cell.minutes) if cell.minutes is not None else None,
         max_epochs=-1,
         check_val_every_n_epoch=None,
         val_check_interval=10**9,  # validate once, after the budget
-        num_sanity_val_steps=0,
         logger=logger,
         callbacks=callbacks,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
         log_every_n_steps=min(10, cell.steps or 10),
         default_root_dir=str(out_dir),
     )

@@ -34,7 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
     ref.add_argument("--models", nargs="+", help="zoo models to compare (default: resnet18 resnet50 densenet121)")
     ref.add_argument("--image-size", type=int, default=224, help="input side (default 224)")
     ref.add_argument("--warmup", type=int, default=2, help="untimed steps before each measurement")
-    ref.add_argument("--repeats", type=int, default=7, help="timed steps per measurement (median)")
+    ref.add_argument(
+        "--repeats",
+        type=int,
+        default=7,
+        help="timed steps per measurement (median); models: rounds x repeats single steps, interleaved",
+    )
     ref.add_argument("--rounds", type=int, default=3, help="alternating zoo/reference rounds (median of ratios)")
     ref.add_argument(
         "--skip",

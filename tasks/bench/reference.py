@@ -1,9 +1,11 @@
 """`zoo bench --reference`: the zoo's speed against torchvision and timm, side by side.
 
 Every comparison runs both implementations in this process, on the same input and settings, in
-alternating order (zoo, reference, zoo, reference...): each round gives a ratio, and the table shows
-the median ratio over rounds, so a neighbour's burst on a shared machine hits both sides alike. The
-checks and their targets (issue 5):
+turns whose order swaps every time (zoo, reference, reference, zoo...): each turn gives a ratio, and
+the table shows the median, so a neighbour's burst on a shared machine hits both sides alike. The
+model comparisons take turns step by step (`interleaved`); the memory and Lightning checks round by
+round. The process keeps freed memory (`zoo.allocator`), as the `zoo` command does. The checks and
+their targets (issue 5):
 
 - eager inference and training images/s, zoo/torchvision (and zoo/timm where timm has the model),
   each >= 1.00; the zoo loads the reference's state dict first, so both are the same network;
@@ -47,6 +49,7 @@ from tasks.bench.measure import (
     median_time,
     training_step,
 )
+from tasks.trainers import quiet_trainer
 from zoo.allocator import keep_freed_memory
 from zoo.measure import count_gflops
 
@@ -59,7 +62,8 @@ class ReferenceConfig:
         models: zoo names compared with torchvision/timm models of the same name.
         batch_size / image_size: the input of the model comparisons.
         warmup / repeats: untimed and timed steps of each measurement (the median is kept).
-        rounds: alternating zoo/reference rounds; the table shows the median ratio.
+        rounds: alternating zoo/reference rounds; the table shows the median ratio. The model
+            comparisons instead time ``rounds * repeats`` single steps in turns (`interleaved`).
         channels_last_fast_path / compile_fast_path: the zoo's densenet fast path.
         small_model / small_image_size / small_batch_size: the Lightning-overhead and data checks,
             at the quick bench's scale (resnet20 on 32-px shapes).
@@ -133,7 +137,7 @@ def _same_weights(net: nn.Module, reference: nn.Module) -> bool:
     return True
 
 
-def _classification_loss(output: torch.Tensor) -> torch.Tensor:
+def classification_loss(output: torch.Tensor) -> torch.Tensor:
     target = torch.arange(len(output), device=output.device) % output.shape[1]
     return F.cross_entropy(output, target)
 
@@ -146,6 +150,21 @@ def alternate(measure: dict[str, Callable[[], float]], rounds: int) -> dict[str,
         for key in list(measure)[:: 1 if i % 2 == 0 else -1]:
             results[key].append(measure[key]())
     return results
+
+
+def interleaved(
+    steps: dict[str, Callable[[], Any]], batch_size: int, config: ReferenceConfig
+) -> dict[str, list[float]]:
+    """Images/s of each step, timed one call at a time in turns: ``config.warmup`` untimed calls
+    each, then ``config.rounds * config.repeats`` turns whose order swaps every time. Each side of a
+    pair ran within a second of the other, so a neighbour's burst on a shared machine lands on both.
+    On two identical torchvision densenet121s this gives a median ratio within 1% of 1
+    (``benchmarks/noise_floor.py``); timing 7-step medians round by round gave 0.90-1.14 per round."""
+    for step in steps.values():
+        for _ in range(config.warmup):
+            step()
+    timers = {key: (lambda step=step: batch_size / median_time(step, 0, 1)) for key, step in steps.items()}
+    return alternate(timers, config.rounds * config.repeats)
 
 
 def _ratio_check(name: str, zoo_values: list[float], ref_values: list[float], unit: str, target: str) -> Check:
@@ -169,19 +188,17 @@ def compare_models(config: ReferenceConfig, ceiling: float, console: Console) ->
                 _same_weights(nets["zoo"], nets[key])
         gflops = count_gflops(nets["zoo"], (3, s, s))
         for mode in ("inference", "training"):
-            console.print(f"{name} {mode}: {', '.join(nets)}, alternating, {config.rounds} rounds...")
+            pairs = config.rounds * config.repeats
+            console.print(f"{name} {mode}: {', '.join(nets)}, interleaved step by step, {pairs} turns...")
             for net in nets.values():
                 net.train(mode == "training")
-
-            def timer(net: nn.Module, mode: str = mode) -> Callable[[], float]:
-                step = (
-                    inference_step(net, images, settings)
-                    if mode == "inference"
-                    else training_step(net, _classification_loss, images, settings)
-                )
-                return lambda: b / median_time(step, config.warmup, config.repeats)
-
-            ips = alternate({k: timer(net) for k, net in nets.items()}, config.rounds)
+            steps = {
+                key: inference_step(net, images, settings)
+                if mode == "inference"
+                else training_step(net, classification_loss, images, settings)
+                for key, net in nets.items()
+            }
+            ips = interleaved(steps, b, config)
             for key in refs:
                 checks.append(
                     _ratio_check(f"{name} {mode}, eager, zoo/{key}", ips["zoo"], ips[key], "img/s", ">= 1.00")
@@ -216,10 +233,7 @@ def densenet_fast_path(config: ReferenceConfig) -> Check:
         "zoo": inference_step(fast_net, images.to(memory_format=fast.memory_format), fast),
         "ref": inference_step(reference, images, Settings()),
     }
-    ips = alternate(
-        {k: (lambda s=s: config.batch_size / median_time(s, config.warmup, config.repeats)) for k, s in steps.items()},
-        config.rounds,
-    )
+    ips = interleaved(steps, config.batch_size, config)
     how = " + ".join(p for p, on in (("channels_last", fast.channels_last), ("compile", fast.compile)) if on)
     label = f"{name} inference, zoo fast path ({how or 'eager'})/torchvision eager"
     return _ratio_check(label, ips["zoo"], ips["ref"], "img/s", ">= 1.30")
@@ -237,7 +251,7 @@ def train_memory(
     keep_freed_memory()  # the allocator settings of the parent process, which spawn does not pass on
     net = zoo.create_model(name, **model_kwargs).train()
     images = torch.randn(batch_size, 3, image_size, image_size)
-    step = training_step(net, _classification_loss, images, Settings())
+    step = training_step(net, classification_loss, images, Settings())
     with PeakRSS(interval=0.002) as peak:
         seconds = median_time(step, warmup, repeats)
     return (peak.peak - peak.start) / 2**20, batch_size / seconds
@@ -334,17 +348,7 @@ def lightning_overhead(config: ReferenceConfig) -> tuple[Check, float]:
 
     def in_trainer() -> float:
         clock = _StepClock()
-        trainer = pl.Trainer(
-            accelerator="cpu",
-            max_steps=steps + 1,
-            logger=False,
-            callbacks=[clock],
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            num_sanity_val_steps=0,
-            limit_val_batches=0,
-        )
+        trainer = quiet_trainer(max_steps=steps + 1, callbacks=[clock], limit_val_batches=0)
         repeated = torch.utils.data.DataLoader(_Repeat((images, target), steps + 1), batch_size=None)
         with quiet_lightning():
             trainer.fit(module, train_dataloaders=repeated)
@@ -418,7 +422,11 @@ def run_reference(config: ReferenceConfig, console: Console | None = None) -> di
             checks.append(data_pipeline(config, train_ips))
     header = ["check", "zoo", "reference", "ratio", "target", "met"]
     size = f"batch {config.batch_size}, {config.image_size}x{config.image_size}"
-    print(f"\nRatios (median over {config.rounds} alternating rounds; models at {size}):\n")
+    turns = config.rounds * config.repeats
+    print(
+        f"\nRatios (models at {size}: median over {turns} interleaved step pairs; memory and Lightning: "
+        f"median over {config.rounds} alternating rounds):\n"
+    )
     print(markdown(header, [c.row() for c in checks]))
     print(f"Achieved GFLOP/s against the {ceiling:.1f} GFLOP/s matmul ceiling (training = 3x forward FLOPs):\n")
     print(markdown(["model", "implementation", "mode", "img/s", "GFLOP/s", "of ceiling"], flops))

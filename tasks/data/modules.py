@@ -87,7 +87,9 @@ class _TaskData(pl.LightningDataModule):
         self.sizes = {True: train_size, False: val_size}
         self._sources: dict[bool, Dataset] = {}
         self._datasets: dict[bool, TaskDataset] = {}
-        self._loaders: dict[bool, list[ResumableLoader]] = {True: [], False: []}
+        # only the newest loader of each split is kept (an old one's persistent workers would live on
+        # under reload_dataloaders_every_n_epochs); it starts from what the older ones skipped
+        self._loaders: dict[bool, ResumableLoader | None] = {True: None, False: None}
         self._resume: dict[str, int] = {}
 
     def _read(self, train: bool) -> Dataset:
@@ -140,7 +142,10 @@ class _TaskData(pl.LightningDataModule):
         )
         if train and self._resume:
             loader.load_state_dict(self._resume)
-        self._loaders[train].append(loader)
+        previous = self._loaders[train]
+        if previous is not None:  # each bad item is warned about once per run
+            loader.skipped.update(previous.skipped)
+        self._loaders[train] = loader
         return loader
 
     def state_dict(self) -> dict[str, dict[str, int]]:
@@ -151,7 +156,8 @@ class _TaskData(pl.LightningDataModule):
         has made it do before the checkpoint's loops are restored. The data module's state is restored
         first, so the position is applied from here, to every training loader built afterwards.
         """
-        return {"train_loader": self._loaders[True][-1].state_dict()} if self._loaders[True] else {}
+        latest = self._loaders[True]
+        return {"train_loader": latest.state_dict()} if latest is not None else {}
 
     def load_state_dict(self, state: dict[str, dict[str, int]]) -> None:
         """Resume the training loaders from a checkpoint's `state_dict`."""
@@ -161,10 +167,8 @@ class _TaskData(pl.LightningDataModule):
         """Why each bad item of a split was skipped (``skip_bad``): the entries the reader dropped when it
         was built, then the items the loaders skipped, each once."""
         reasons = list(getattr(self._sources.get(train), "skipped", []))
-        seen: dict[int, str] = {}
-        for loader in self._loaders[train]:
-            seen |= loader.skipped
-        return reasons + list(seen.values())
+        latest = self._loaders[train]
+        return reasons + list((latest.skipped if latest is not None else {}).values())
 
     def teardown(self, stage: str) -> None:
         """Report the bad items skipped in each split (``skip_bad``) at the end of a run."""

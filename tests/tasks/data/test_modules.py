@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import gc
+import warnings
+import weakref
+
 import numpy as np
 import pytest
 import torch
@@ -135,3 +139,22 @@ def test_skip_bad_skips_damaged_items_and_counts_them_at_the_end(damaged):
     assert data.skipped(train=False) == []
     with pytest.warns(UserWarning, match=r"skip_bad: skipped 2 bad items of the training split"):
         data.teardown("fit")
+
+
+def test_a_rebuilt_loader_lets_the_old_one_go_and_keeps_its_skipped_items(damaged):
+    """With reload_dataloaders_every_n_epochs, Lightning builds a loader per epoch: the data module
+    must not keep the old ones (nor their persistent workers) alive, nor forget what they skipped."""
+    data = SegmentationData(
+        source="maskfolder", root=str(damaged), num_classes=3, image_size=16, batch_size=3, skip_bad=True
+    )
+    first = data.train_dataloader()
+    with pytest.warns(UserWarning, match="skipping a bad item"):
+        list(first)
+    gone = weakref.ref(first)
+    del first
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # each bad item was warned about once, by the first loader
+        assert [len(masks) for _, masks in data.train_dataloader()] == [1]
+    gc.collect()
+    assert gone() is None
+    assert len(data.skipped(train=True)) == 2
