@@ -4,6 +4,7 @@ at the start."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -138,7 +139,8 @@ class ZooCheckpoint(ModelCheckpoint):
                 f"{signal.Signals(number).name}: saving last.ckpt and stopping after the current step "
                 "(a second signal stops at once, without saving)\n"
             )
-            os.write(2, message.encode())
+            with contextlib.suppress(OSError):  # a closed stderr must not turn the save into a crash
+                os.write(2, message.encode())
 
     def _restore_handlers(self) -> None:
         for number, previous in self._previous_handlers.items():

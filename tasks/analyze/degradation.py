@@ -164,7 +164,11 @@ def _load(path: Path, config: TrainConfig, source: str) -> TrainedNet | None:
     """The checkpoint at ``path`` if it was trained with this recipe on this data, else None."""
     if not path.is_file():
         return None
-    saved = read_torch_file(path)
+    try:
+        saved = read_torch_file(path)
+    except ValueError as error:  # e.g. cut short by a kill before saves were atomic: train it again
+        print(f"[degradation] {error}; training it again", flush=True)
+        return None
     record = saved["record"]
     if record["recipe"] != _plain_recipe(config) or record["data"] != source:
         return None

@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--repeats",
         type=int,
         default=7,
-        help="timed steps per measurement (median); models: rounds x repeats single steps, interleaved",
+        help="timed steps per measurement (median); models: rounds x repeats single steps in turns; Lightning: 3x",
     )
     ref.add_argument("--rounds", type=int, default=3, help="alternating zoo/reference rounds (median of ratios)")
     ref.add_argument(

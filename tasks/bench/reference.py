@@ -63,7 +63,8 @@ class ReferenceConfig:
         batch_size / image_size: the input of the model comparisons.
         warmup / repeats: untimed and timed steps of each measurement (the median is kept).
         rounds: alternating zoo/reference rounds; the table shows the median ratio. The model
-            comparisons instead time ``rounds * repeats`` single steps in turns (`interleaved`).
+            comparisons instead time ``rounds * repeats`` single steps in turns (`interleaved`), and
+            the Lightning check times ``3 * repeats`` steps a side.
         channels_last_fast_path / compile_fast_path: the zoo's densenet fast path.
         small_model / small_image_size / small_batch_size: the Lightning-overhead and data checks,
             at the quick bench's scale (resnet20 on 32-px shapes).
@@ -128,7 +129,7 @@ def reference_models(name: str) -> dict[str, Callable[[], nn.Module]]:
     return refs
 
 
-def _same_weights(net: nn.Module, reference: nn.Module) -> bool:
+def load_reference_weights(net: nn.Module, reference: nn.Module) -> bool:
     """Load the reference's weights into the zoo model when the keys match (torchvision's do)."""
     try:
         net.load_state_dict(reference.state_dict(), strict=True)
@@ -156,8 +157,8 @@ def interleaved(
     steps: dict[str, Callable[[], Any]], batch_size: int, config: ReferenceConfig
 ) -> dict[str, list[float]]:
     """Images/s of each step, timed one call at a time in turns: ``config.warmup`` untimed calls
-    each, then ``config.rounds * config.repeats`` turns whose order swaps every time. Each side of a
-    pair ran within a second of the other, so a neighbour's burst on a shared machine lands on both.
+    each, then ``config.rounds * config.repeats`` turns whose order swaps every time. The sides of a
+    turn run one right after the other, so a neighbour's burst on a shared machine lands on both.
     On two identical torchvision densenet121s this gives a median ratio within 1% of 1
     (``benchmarks/noise_floor.py``); timing 7-step medians round by round gave 0.90-1.14 per round."""
     for step in steps.values():
@@ -185,7 +186,7 @@ def compare_models(config: ReferenceConfig, ceiling: float, console: Console) ->
         nets.update({k: build() for k, build in refs.items()})
         for key in refs:
             if key == "torchvision":
-                _same_weights(nets["zoo"], nets[key])
+                load_reference_weights(nets["zoo"], nets[key])
         gflops = count_gflops(nets["zoo"], (3, s, s))
         for mode in ("inference", "training"):
             pairs = config.rounds * config.repeats
@@ -225,7 +226,7 @@ def densenet_fast_path(config: ReferenceConfig) -> Check:
     name = next((m for m in config.models if m.startswith("densenet")), "densenet121")
     reference = reference_models(name)["torchvision"]().eval()
     net = zoo.create_model(name).eval()
-    _same_weights(net, reference)
+    load_reference_weights(net, reference)
     fast = Settings(channels_last=config.channels_last_fast_path, compile=config.compile_fast_path)
     fast_net = fast.prepare(net)
     images = torch.randn(config.batch_size, 3, config.image_size, config.image_size)

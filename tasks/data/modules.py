@@ -87,8 +87,9 @@ class _TaskData(pl.LightningDataModule):
         self.sizes = {True: train_size, False: val_size}
         self._sources: dict[bool, Dataset] = {}
         self._datasets: dict[bool, TaskDataset] = {}
-        # only the newest loader of each split is kept (an old one's persistent workers would live on
-        # under reload_dataloaders_every_n_epochs); it starts from what the older ones skipped
+        # only the newest loader of each split is kept, so under reload_dataloaders_every_n_epochs an
+        # old one and its persistent workers go once Lightning drops it; the new one starts from what
+        # the old one skipped (Lightning builds it after the old one's last pass)
         self._loaders: dict[bool, ResumableLoader | None] = {True: None, False: None}
         self._resume: dict[str, int] = {}
 

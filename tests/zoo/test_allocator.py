@@ -1,5 +1,5 @@
 """`zoo.allocator`: freed memory is reused without page faults, and can be handed back. Each case
-runs in a fresh interpreter, so the settings neither leak into nor come from the test process."""
+runs in a fresh interpreter, so it starts from glibc's defaults whatever this process has set."""
 
 from __future__ import annotations
 
@@ -43,11 +43,12 @@ def _run(**env: str) -> dict:
 
 
 def test_kept_memory_is_reused_without_page_faults_and_released_on_demand() -> None:
-    default, kept = _run(ARCHZOO_KEEP_FREED_MEMORY="0"), _run()
+    default, kept = _run(ARCHZOO_KEEP_FREED_MEMORY="off"), _run(ARCHZOO_KEEP_FREED_MEMORY="1")
     pages = 2**26 // os.sysconf("SC_PAGE_SIZE")
     assert not default["kept"] and kept["kept"]  # the environment variable turns it off
     # glibc maps a 64 MB block afresh each time: every page faults again, five times over
-    assert default["faults"] > 4 * pages
+    # (with transparent huge pages always on, a fault maps 2 MB: compare the two runs, not pages)
+    assert default["faults"] > 20 * max(kept["faults"], 1)
     assert kept["faults"] < pages // 10
     # the freed block stays resident until release_free_memory hands it back
     assert kept["freed"] > kept["held"] - 2**24

@@ -39,3 +39,10 @@ def test_a_different_recipe_does_not_reuse_the_checkpoints(trained_run):
     path = checkpoint_path(trained_run, "resnet20")
     assert _load(path, TINY_NETS, "synthetic") is not None
     assert _load(path, other, "synthetic") is None and _load(path, TINY_NETS, "cifar") is None
+
+
+def test_a_cut_short_checkpoint_is_trained_again_not_an_error(trained_run, tmp_path, capsys):
+    cut = tmp_path / "resnet20.pt"
+    cut.write_bytes(checkpoint_path(trained_run, "resnet20").read_bytes()[:100])
+    assert _load(cut, TINY_NETS, "synthetic") is None
+    assert "resnet20.pt" in capsys.readouterr().out

@@ -38,7 +38,7 @@ def test_reference_tables_have_every_check(capsys: pytest.CaptureFixture) -> Non
 def test_train_memory_reports_growth_and_speed() -> None:
     """What each fresh process of the memory check runs (here in-process, on a tiny model)."""
     growth, images_per_s = train_memory("resnet20", {"widths": [4, 4, 8]}, 4, 32, 1, 2, 1)
-    assert growth >= 0 and images_per_s > 0
+    assert growth > 0 and images_per_s > 0  # the activations kept for the backward pass
 
 
 def test_alternate_swaps_who_goes_first_every_round() -> None:
