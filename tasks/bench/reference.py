@@ -139,6 +139,7 @@ def load_reference_weights(net: nn.Module, reference: nn.Module) -> bool:
 
 
 def classification_loss(output: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy against fixed labels (0, 1, 2...): a real loss for timing a training step."""
     target = torch.arange(len(output), device=output.device) % output.shape[1]
     return F.cross_entropy(output, target)
 
@@ -189,8 +190,8 @@ def compare_models(config: ReferenceConfig, ceiling: float, console: Console) ->
                 load_reference_weights(nets["zoo"], nets[key])
         gflops = count_gflops(nets["zoo"], (3, s, s))
         for mode in ("inference", "training"):
-            pairs = config.rounds * config.repeats
-            console.print(f"{name} {mode}: {', '.join(nets)}, interleaved step by step, {pairs} turns...")
+            turns = config.rounds * config.repeats
+            console.print(f"{name} {mode}: {', '.join(nets)}, interleaved step by step, {turns} turns...")
             for net in nets.values():
                 net.train(mode == "training")
             steps = {
