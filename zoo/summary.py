@@ -9,6 +9,14 @@ from .measure import count_gflops, count_params
 from .registry import create_model, get_spec, list_models
 
 
+def markdown(header: list[str], rows: list[list[str]], right: frozenset[int] = frozenset()) -> str:
+    """A Markdown table (GitHub style), its columns at the indices in ``right`` aligned right;
+    every table archzoo prints or writes goes through here."""
+    rule = "|" + "|".join("---:" if i in right else "---" for i in range(len(header))) + "|"
+    lines = ["| " + " | ".join(header) + " |", rule, *("| " + " | ".join(row) + " |" for row in rows)]
+    return "\n".join(lines) + "\n"
+
+
 def model_row(name: str) -> dict:
     """Params, GFLOPs and features of ``name``, built on the meta device (no memory, no compute)."""
     spec = get_spec(name)
@@ -28,14 +36,12 @@ def model_row(name: str) -> dict:
 
 def model_table(pattern: str = "*") -> str:
     """A Markdown table of every registered model matching ``pattern``."""
-    lines = [
-        "| model | family | native task | input | params | GFLOPs | features (channels/reduction) | from |",
-        "|---|---|---|---|---:|---:|---|---|",
-    ]
+    header = ["model", "family", "native task", "input", "params", "GFLOPs", "features (channels/reduction)", "from"]
+    rows = []
     for name in list_models(pattern):
         r = model_row(name)
-        lines.append(
-            f"| {r['name']} | {r['family']} | {r['task']} | {r['input']} | {r['params']:,} | "
-            f"{r['gflops']:.2f} | {r['features']} | {r['paper']} |"
+        rows.append(
+            [r["name"], r["family"], r["task"], r["input"], f"{r['params']:,}", f"{r['gflops']:.2f}", r["features"]]
+            + [r["paper"]]
         )
-    return "\n".join(lines)
+    return markdown(header, rows, right=frozenset({4, 5})).rstrip("\n")

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from lightning_fabric.utilities.apply_func import move_data_to_device
 from torch.utils.data import default_collate
 
 from tasks.bench.measure import Settings, throughput
@@ -159,20 +160,14 @@ def _train_and_measure(
         raise RuntimeError(f"validation logged no {module.monitor!r}; it logged {', '.join(metrics)}")
 
     images, target = default_collate([data.dataset(train=True)[i] for i in range(data.batch_size)])
-    images, target = images.to(settings.device, memory_format=settings.memory_format), _to(target, settings.device)
+    images = images.to(settings.device, memory_format=settings.memory_format)
+    target = move_data_to_device(target, settings.device)
 
     def loss_fn(output: Any) -> torch.Tensor:
         return module.compute_loss(output, target, images)
 
     speed = throughput(module.net, images, loss_fn, settings, timing["warmup"], timing["repeats"])
     return {**stats, "metric": float(metrics[module.monitor]), "steps": trainer.global_step, **speed}
-
-
-def _to(value: Any, device: str) -> Any:
-    """A tensor, or the tensors of a dict, on ``device``."""
-    if isinstance(value, dict):
-        return {k: _to(v, device) for k, v in value.items()}
-    return value.to(device)
 
 
 def _finish_run(logger: ZooWandbLogger, record: dict[str, Any]) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.atomic import write_atomic as write_file
+from zoo.summary import markdown
 
 COLUMNS = (
     "task",
@@ -104,10 +105,7 @@ MD_COLUMNS = {
 def markdown_table(records: list[dict[str, Any]]) -> str:
     """The leaderboard as a Markdown table; a failed cell shows its error in the status column."""
     numeric = {"metric", "params", "gflops", "infer_ips", "train_ips", "peak_mem_mb", "wall_s"}
-    lines = [
-        "| " + " | ".join(MD_COLUMNS.values()) + " |",
-        "|" + "|".join("---:" if c in numeric else "---" for c in MD_COLUMNS) + "|",
-    ]
+    rows = []
     for r in records:
         cells = []
         for column in MD_COLUMNS:
@@ -117,8 +115,9 @@ def markdown_table(records: list[dict[str, Any]]) -> str:
             if column == "metric_name" and text:
                 text = text.removeprefix("val/")
             cells.append(text)
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        rows.append(cells)
+    right = frozenset(i for i, column in enumerate(MD_COLUMNS) if column in numeric)
+    return markdown(list(MD_COLUMNS.values()), rows, right)
 
 
 def write_leaderboard(out_dir: Path, records: list[dict[str, Any]]) -> dict[str, Path]:

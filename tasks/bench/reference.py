@@ -52,6 +52,7 @@ from tasks.bench.measure import (
 from tasks.trainers import quiet_trainer
 from zoo.allocator import keep_freed_memory
 from zoo.measure import count_gflops
+from zoo.summary import markdown
 
 
 @dataclass(frozen=True)
@@ -383,12 +384,6 @@ def data_pipeline(config: ReferenceConfig, train_ips: float) -> Check:
 def _report(console: Console, check: Check) -> None:
     """Show a check as soon as it is measured (the tables come at the end)."""
     console.print(f"  {check.name}: ratio {check.ratio:.3f} (target {check.target})", highlight=False)
-
-
-def markdown(header: list[str], rows: list[list[str]]) -> str:
-    """A Markdown table."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows]) + "\n"
 
 
 def run_reference(config: ReferenceConfig, console: Console | None = None) -> dict[str, Any]:
