@@ -165,13 +165,17 @@ class ZooTask(pl.LightningModule):
     def update_metrics(self, output: Any, target: Any, images: torch.Tensor, split: str) -> None:
         raise NotImplementedError
 
-    def predict(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The task's decoded predictions for a batch of images."""
+    def predict(self, images: torch.Tensor, info: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The task's decoded predictions for a batch of images, in the model input's pixels; with the
+        batch's ``info`` (`tasks.data.datasets.item_info`: the region of each image the input shows), also
+        in the pixels of each image (``image_*`` keys)."""
         raise NotImplementedError
 
-    def predict_step(self, batch: Any, batch_idx: int) -> dict[str, torch.Tensor]:
-        images = batch[0] if isinstance(batch, (list, tuple)) else batch
-        return self.predict(images)
+    def predict_step(self, batch: Any, batch_idx: int) -> dict[str, Any]:
+        """`predict` on a batch of images, or on the ``(images, infos)`` batches of a predict loader."""
+        if isinstance(batch, (list, tuple)):
+            return self.predict(batch[0], batch[1] if isinstance(batch[1], dict) else None)
+        return self.predict(batch)
 
     def log_media(self, images: torch.Tensor, output: Any, target: Any) -> None:
         """Log predictions on the fixed first validation batch to W&B (no-op without W&B)."""
@@ -231,3 +235,8 @@ class ClassTask(ZooTask):
             )
         if self.class_names is None:
             self.class_names = self.hparams["class_names"] = getattr(datamodule, "class_names", None)
+
+    @property
+    def label_names(self) -> list[str]:
+        """The class names, or "0".."N-1" when neither config nor data named the classes."""
+        return list(self.class_names or [str(i) for i in range(self.num_classes)])

@@ -69,7 +69,7 @@ class ClassificationTask(ClassTask):
         if split == "val":
             self.confusion.update(output, target)
 
-    def predict(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+    def predict(self, images: torch.Tensor, info: dict[str, Any] | None = None) -> dict[str, torch.Tensor]:
         probs = self(images).softmax(1)
         return {"probs": probs, "labels": probs.argmax(1)}
 
@@ -81,7 +81,7 @@ class ClassificationTask(ClassTask):
             return
         import wandb
 
-        names = self.class_names or [str(i) for i in range(self.num_classes)]
+        names = self.label_names
         rows = [[names[i], names[j], int(matrix[i, j])] for i in range(len(names)) for j in range(len(names))]
         table = wandb.Table(columns=["Actual", "Predicted", "nPredictions"], data=rows)
         fields = {"Actual": "Actual", "Predicted": "Predicted", "nPredictions": "nPredictions"}
@@ -102,7 +102,7 @@ class ClassificationTask(ClassTask):
 
         from .media import to_uint8_images
 
-        names = self.class_names or [str(i) for i in range(self.num_classes)]
+        names = self.label_names
         preds = output.argmax(1).tolist()
         pictures = [
             wandb.Image(img, caption=f"true {names[t]} / pred {names[p]}")

@@ -1,7 +1,8 @@
 """The `zoo` command. It parses arguments and calls the library; the work happens in `zoo` and
 `tasks`.
 
-    zoo fit|validate|test|predict --config configs/<task>/<model>.yaml [--key value ...]
+    zoo fit|validate|test|predict --config <task>/<family> (built-in) or a YAML path [--key value ...]
+    zoo configs
     zoo models [--pattern GLOB]
     zoo bench --preset quick|standard|<file> [...]
     zoo analyze <study>|all [--quick]
@@ -10,8 +11,9 @@
 The training subcommands are Lightning's `LightningCLI` (overrides on the command line,
 ``--print_config``), with archzoo's defaults: a W&B logger (offline unless W&B is set up) plus a
 local CSV of metrics, ``best``/``last`` checkpoints under ``<default_root_dir>/checkpoints``, a
-model summary with GFLOPs, a seed, and `zoo predict` writing ``predictions.safetensors`` into the
-run folder.
+model summary with GFLOPs, a seed, and `zoo predict` writing its predictions into the run folder
+(`tasks.prediction`). ``--config`` takes a built-in config's name (`zoo configs` lists them) as well as a
+path.
 """
 
 from __future__ import annotations
@@ -76,6 +78,16 @@ class ZooCLI(LightningCLI):
 
             read_torch_file(ckpt_path)
 
+    def instantiate_classes(self) -> None:
+        """Build model, data and trainer; an argument a constructor refuses stops the run with its message
+        (which names the flag and the fix), not with jsonargparse's wrapping traceback."""
+        try:
+            super().instantiate_classes()
+        except (ValueError, TypeError, KeyError, OSError) as error:
+            cause = _root_cause(error)
+            message = cause.args[0] if isinstance(cause, KeyError) and cause.args else str(cause)
+            raise SystemExit(f"zoo {self.subcommand}: {message}") from error
+
     def before_instantiate_classes(self) -> None:
         """Load checkpoints with weights_only=True unless ``--weights_only false`` is given, explicitly,
         so that TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD cannot turn the check off. Unless the config names its
@@ -83,7 +95,7 @@ class ZooCLI(LightningCLI):
         config = self.config[self.subcommand] if self.subcommand else self.config
         if config.get("weights_only", False) is None:
             config.weights_only = True
-        _share_checkpoint_metadata(config)
+        _share_arguments(config)
         if config.trainer.logger not in (None, True):
             return
         root = config.trainer.default_root_dir or DEFAULT_ROOT
@@ -96,17 +108,51 @@ class ZooCLI(LightningCLI):
         ]
 
 
-def _share_checkpoint_metadata(config: Namespace) -> None:
-    """Give the data module what the checkpoint's task recorded and the data config left unset
-    (``num_classes``, filled from the data at fit time). Lightning refuses to log a model and a
-    data module whose shared hyperparameters differ, so `zoo predict --ckpt_path` would fail."""
+def _share_arguments(config: Namespace) -> None:
+    """Make the arguments the task and the data module both take (``num_classes``) agree, before either
+    is built: a value given to one only (on the command line, in the config or recorded in the
+    ``--ckpt_path`` checkpoint) goes to the other; two different values stop the run, naming both flags.
+
+    Lightning refuses to log a model and a data module whose shared hyperparameters differ, and the
+    task would build a model for the wrong number of outputs.
+    """
     model, data = config.get("model"), config.get("data")
     if not isinstance(model, Namespace) or not isinstance(data, Namespace) or data.get("init_args") is None:
         return
-    recorded = {**vars(model.get("init_args") or Namespace()), **(model.get("dict_kwargs") or {})}
-    for key, value in vars(data.init_args).items():
-        if value is None and recorded.get(key) is not None:
-            data.init_args[key] = recorded[key]
+    model_args, recorded = model.get("init_args") or Namespace(), model.get("dict_kwargs") or {}
+    for key, data_value in vars(data.init_args).items():
+        if key not in model_args and key not in recorded:
+            continue
+        model_value = recorded.get(key, model_args.get(key))
+        if model_value is not None and data_value is not None and model_value != data_value:
+            raise SystemExit(
+                f"--model.init_args.{key} {model_value} and --data.init_args.{key} {data_value} disagree (from the "
+                f"command line, the config files or the checkpoint); give {key} once, to either, or the same to both."
+            )
+        if data_value is None and model_value is not None:
+            data.init_args[key] = model_value
+        elif model_value is None and data_value is not None and key in model_args:
+            model_args[key] = data_value
+
+
+def _root_cause(error: BaseException) -> BaseException:
+    """The first exception of a chain: jsonargparse wraps a constructor's error in its own."""
+    while error.__cause__ is not None or error.__context__ is not None:
+        error = error.__cause__ or error.__context__
+    return error
+
+
+def _configs(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(
+        prog="zoo configs", description="The built-in configs: `--config <name>` and `zoo bench --preset <name>`."
+    )
+    parser.parse_args(argv)
+    from tasks.config_files import config_root, describe, list_configs
+    from zoo.summary import markdown
+
+    rows = [[f"`{name}`", describe(name)] for name in list_configs()]
+    print(markdown(["name", "what it is"], rows).rstrip("\n"))
+    print(f"\nfiles in {config_root()}")
 
 
 def _models(argv: list[str]) -> None:
@@ -122,6 +168,7 @@ def _models(argv: list[str]) -> None:
 # `zoo fit` does not pay for them. Each function takes the remaining argv.
 COMMANDS = {
     "models": "tasks.cli:_models",
+    "configs": "tasks.cli:_configs",
     "bench": "tasks.bench.cli:main",
     "analyze": "tasks.analyze.cli:main",
     "export": "tasks.export:main",
@@ -133,6 +180,20 @@ def _run_command(name: str, argv: list[str]) -> None:
     getattr(importlib.import_module(module), function)(argv)
 
 
+def _builtin_configs(argv: list[str]) -> list[str]:
+    """``--config NAME`` (or ``-c``, ``--config=``) -> the path of the built-in config NAME when NAME is no
+    file (`tasks.config_files.find_config`), so ``--config classification/resnet`` works from any folder."""
+    from tasks.config_files import find_config
+
+    args = list(argv)
+    for i, arg in enumerate(args):
+        if arg in ("-c", "--config") and i + 1 < len(args):
+            args[i + 1] = str(find_config(args[i + 1]))
+        elif arg.startswith("--config="):
+            args[i] = f"--config={find_config(arg.partition('=')[2])}"
+    return args
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `zoo` console script."""
     keep_freed_memory()
@@ -141,12 +202,18 @@ def main(argv: list[str] | None = None) -> None:
     if argv and argv[0] in COMMANDS:
         _run_command(argv[0], argv[1:])
     elif argv and argv[0] in LIGHTNING_COMMANDS or any(a in ("-h", "--help") for a in argv[:1]):
-        ZooCLI(args=None if from_console else argv)
+        try:
+            args = _builtin_configs(argv)
+        except FileNotFoundError as error:
+            sys.exit(f"zoo {argv[0]}: {error}")
+        if from_console:
+            sys.argv[1:] = args  # LightningCLI reads the command line itself (and warns about an args list)
+        ZooCLI(args=None if from_console else args)
     else:
         commands = ", ".join([*LIGHTNING_COMMANDS, *COMMANDS])
         sys.exit(
-            f"usage: zoo {{{commands}}} ...\n`zoo fit --config configs/classification/resnet.yaml` "
-            "trains; `zoo models` lists the models; `zoo <command> --help` shows the options."
+            f"usage: zoo {{{commands}}} ...\n`zoo fit --config classification/resnet` trains (`zoo configs` "
+            "lists the built-in configs); `zoo models` lists the models; `zoo <command> --help` shows the options."
         )
 
 

@@ -1,6 +1,7 @@
 """Metrics and losses for the pose and segmentation tasks (DESIGN.md sec. 4).
 
 Pose: :class:`PCK` (torchmetrics has none) and :class:`MeanJointError`, both on keypoints decoded to input
+pixels, and :class:`CocoKeypointAP`, COCO's own OKS AP computed by pycocotools on keypoints in the image's
 pixels. Segmentation: :func:`segmentation_metrics` (torchmetrics classes with ``ignore_index``),
 :func:`segmentation_loss` (cross-entropy, optional soft Dice and border weight map) and
 :func:`unet_weight_map` (Ronneberger et al. 2015, eq. 2).
@@ -22,6 +23,8 @@ How torchmetrics 1.9 treats the segmentation corner cases, and the choices made 
 
 from __future__ import annotations
 
+import contextlib
+import io
 from collections.abc import Sequence
 from typing import Literal, TypeVar
 
@@ -32,9 +35,11 @@ from scipy import ndimage
 from torch import Tensor
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score, MulticlassJaccardIndex
+from torchmetrics.utilities import dim_zero_cat
 
 __all__ = [
     "PCK",
+    "CocoKeypointAP",
     "MeanJointError",
     "segmentation_loss",
     "segmentation_metrics",
@@ -131,6 +136,103 @@ class MeanJointError(Metric):
     def compute(self) -> Tensor:
         """Mean error in px (NaN before any visible joint was seen)."""
         return (self.error_sum / self.total).float()
+
+
+COCO_JOINTS = 17
+"""COCO's person keypoints: pycocotools knows their OKS constants, other joint sets need their own."""
+
+
+class CocoKeypointAP(Metric):
+    """COCO's keypoint AP, AP50 and AP75 (OKS, object keypoint similarity; cocodataset.org/#keypoints-eval),
+    computed by pycocotools' ``COCOeval`` on the ground truth given at construction.
+
+    OKS = mean over labelled joints of exp(-d^2 / (2 s^2 k^2)), d the distance in image pixels, s^2 the
+    person's area and k = 2 sigma the joint's constant; AP averages the precision over OKS thresholds
+    .50:.05:.95, AP50 and AP75 take one threshold. Here each prediction is made on a ground-truth
+    person's box, so these are AP *on ground-truth boxes*: papers and MMPose report AP on a person
+    detector's boxes, which is lower.
+
+    Args:
+        ground_truth: a COCO keypoints dict (images, annotations, categories) of the evaluated images
+            (`tasks.data.formats.CocoKeypoints.ground_truth`).
+        sigmas: one OKS sigma per joint; None for COCO's 17 person keypoints (pycocotools' values).
+
+    ``update(keypoints (B, K, 2) in image pixels, scores (B,), image_ids (B,))``; ``compute()`` returns
+    ``{"ap", "ap50", "ap75"}``, 0 before any prediction and NaN when no evaluated person has keypoints.
+    """
+
+    is_differentiable = False
+    higher_is_better = True
+    full_state_update = False
+
+    def __init__(self, ground_truth: dict, sigmas: Sequence[float] | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        (category,) = ground_truth["categories"]
+        self.num_joints = len(category["keypoints"])
+        if sigmas is None and self.num_joints != COCO_JOINTS:
+            raise ValueError(
+                f"COCO's keypoint AP needs one OKS sigma per joint: pycocotools has them for COCO's "
+                f"{COCO_JOINTS} person keypoints, this category has {self.num_joints}; give oks_sigmas."
+            )
+        if sigmas is not None and len(sigmas) != self.num_joints:
+            raise ValueError(f"oks_sigmas has {len(sigmas)} values for {self.num_joints} joints; give one per joint.")
+        self.ground_truth, self.category_id = ground_truth, category["id"]
+        self.sigmas = None if sigmas is None else np.asarray(sigmas, np.float64)
+        self.add_state("keypoints", [], dist_reduce_fx="cat")
+        self.add_state("scores", [], dist_reduce_fx="cat")
+        self.add_state("image_ids", [], dist_reduce_fx="cat")
+
+    def update(self, keypoints: Tensor, scores: Tensor, image_ids: Tensor) -> None:
+        """Add a batch of predicted people: keypoints ``(B, K, 2)`` in image pixels, scores and image ids ``(B,)``."""
+        if keypoints.ndim != 3 or keypoints.shape[1:] != (self.num_joints, 2):
+            raise ValueError(f"Expected keypoints (B, {self.num_joints}, 2), got {tuple(keypoints.shape)}.")
+        self.keypoints.append(keypoints.double())
+        self.scores.append(scores.double())
+        self.image_ids.append(image_ids.long())
+
+    def results(self) -> list[dict]:
+        """The predictions so far in COCO's results format (what `zoo predict` writes as JSON)."""
+        if not self.image_ids:
+            return []
+        keypoints, scores, ids = (dim_zero_cat(s).cpu() for s in (self.keypoints, self.scores, self.image_ids))
+        return coco_results(
+            keypoints, scores.unsqueeze(1).expand(-1, keypoints.shape[1]), scores, ids, self.category_id
+        )
+
+    def compute(self) -> dict[str, Tensor]:
+        from pycocotools.coco import COCO
+        from pycocotools.cocoeval import COCOeval
+
+        results = self.results()
+        if not results:
+            return dict.fromkeys(("ap", "ap50", "ap75"), torch.tensor(0.0))
+        with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its progress
+            truth = COCO()
+            truth.dataset = self.ground_truth
+            truth.createIndex()
+            evaluation = COCOeval(truth, truth.loadRes(results), "keypoints")
+            evaluation.params.imgIds = sorted(image["id"] for image in self.ground_truth["images"])
+            if self.sigmas is not None:
+                evaluation.params.kpt_oks_sigmas = self.sigmas
+            evaluation.evaluate()
+            evaluation.accumulate()
+            evaluation.summarize()
+        ap, ap50, ap75 = (float(v) if v >= 0 else float("nan") for v in evaluation.stats[:3])
+        return {"ap": torch.tensor(ap), "ap50": torch.tensor(ap50), "ap75": torch.tensor(ap75)}
+
+
+def coco_results(
+    keypoints: Tensor, joint_scores: Tensor, scores: Tensor, image_ids: Tensor, category_id: int | Tensor
+) -> list[dict]:
+    """People in COCO's keypoint results format: ``image_id``, ``category_id``, ``keypoints`` as
+    [x1, y1, s1, ...] in image pixels with each joint's score as its third value (pycocotools reads
+    only x and y), and ``score``."""
+    categories = torch.as_tensor(category_id).expand(len(image_ids))
+    triples = torch.cat([keypoints.double(), joint_scores.double().unsqueeze(-1)], dim=-1).flatten(1)
+    return [
+        {"image_id": int(i), "category_id": int(c), "keypoints": [float(v) for v in k], "score": float(s)}
+        for i, c, k, s in zip(image_ids.tolist(), categories.tolist(), triples, scores.tolist(), strict=True)
+    ]
 
 
 def _check_ignore_index(num_classes: int, ignore_index: int) -> None:

@@ -1,7 +1,7 @@
 """Pose estimation by heatmaps: Gaussian targets with per-joint weights, MSE summed over hourglass
 stacks (Newell et al. 2016, sec. 3.4), argmax decoding with a quarter-pixel shift, optional flip
-test, PCK@0.2 (bbox), PCKh@0.5 where head sizes are known, and mean joint error in px
-(DESIGN.md section 4)."""
+test, PCK@0.2 (bbox), PCKh@0.5 where head sizes are known, mean joint error in px, and on COCO data
+COCO's OKS AP on the ground-truth person boxes."""
 
 from __future__ import annotations
 
@@ -9,24 +9,30 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.utilities import rank_zero_warn
 from torchmetrics import MetricCollection
 
 from .base import ZooTask, last_output
+from .data.common import input_to_image
 from .heatmaps import decode_heatmaps, encode_heatmaps, flip_test, heatmap_loss
-from .metrics import PCK, MeanJointError
+from .metrics import PCK, CocoKeypointAP, MeanJointError
+
+SPLITS = ("val", "test")
 
 
 class PoseTask(ZooTask):
     """Any zoo model with a heatmap head (stride 4).
 
     Args:
-        num_joints / flip_pairs / skeleton: from the data module when None.
+        num_joints / joint_names / flip_pairs / skeleton: from the data module when None.
         sigma: the Gaussian's std in heatmap pixels.
         use_flip_test: in validation and test, average with the flipped image's heatmaps.
         Others: see `ZooTask`.
 
     Targets are dicts with ``keypoints`` (B, K, 2) in input pixels and ``visibility`` (B, K), and
-    optionally ``head_size`` (B,) for PCKh.
+    optionally ``head_size`` (B,) for PCKh. On a COCO source they also hold each person's ``image_id``
+    and crop ``box``, and validation logs COCO's OKS AP, AP50 and AP75 on the ground-truth person boxes
+    (``val/oks_ap_gtbox``, ``val/oks_ap50_gtbox``, ``val/oks_ap75_gtbox``; `metrics.CocoKeypointAP`).
     """
 
     task = "pose"
@@ -36,6 +42,7 @@ class PoseTask(ZooTask):
         self,
         model: str = "hourglass2",
         num_joints: int | None = None,
+        joint_names: list[str] | None = None,
         flip_pairs: list[tuple[int, int]] | None = None,
         skeleton: list[tuple[int, int]] | None = None,
         sigma: float = 2.0,
@@ -51,7 +58,13 @@ class PoseTask(ZooTask):
     ) -> None:
         super().__init__(model, model_kwargs, optimizer, lr, momentum, weight_decay, scheduler, warmup_steps, num_media)
         self.save_hyperparameters()
-        self.num_joints, self.flip_pairs, self.skeleton = num_joints, flip_pairs, skeleton
+        self.num_joints, self.joint_names, self.flip_pairs, self.skeleton = (
+            num_joints,
+            joint_names,
+            flip_pairs,
+            skeleton,
+        )
+        self.coco_ap: dict[str, CocoKeypointAP] = {}
         if num_joints is not None:
             self.build_model()
 
@@ -72,6 +85,22 @@ class PoseTask(ZooTask):
                 value = [tuple(p) for p in getattr(datamodule, name, None) or []]
                 setattr(self, name, value)
                 self.hparams[name] = value
+        if self.joint_names is None:
+            self.joint_names = self.hparams["joint_names"] = getattr(datamodule, "joint_names", None)
+        self._configure_coco_ap(datamodule)
+
+    def _configure_coco_ap(self, datamodule: pl.LightningDataModule) -> None:
+        """COCO's keypoint AP for the validation and test splits, when the data holds COCO annotations."""
+        ground_truth = getattr(datamodule, "coco_ground_truth", lambda: None)()
+        self.coco_ap = {}
+        if ground_truth is None:
+            return
+        try:
+            for split in SPLITS:
+                self.coco_ap[split] = CocoKeypointAP(ground_truth, getattr(datamodule, "oks_sigmas", None))
+        except ValueError as error:
+            rank_zero_warn(f"No COCO keypoint AP, PCK only: {error} (--data.init_args.oks_sigmas [...])")
+            self.coco_ap = {}
 
     def build_model(self) -> None:
         super().build_model()
@@ -99,7 +128,10 @@ class PoseTask(ZooTask):
         return decode_heatmaps(heatmaps, tuple(images.shape[-2:]))
 
     def update_metrics(self, output: Any, target: dict[str, torch.Tensor], images: torch.Tensor, split: str) -> None:
-        keypoints, _ = self.predict_keypoints(images, output)
+        keypoints, maxvals = self.predict_keypoints(images, output)
+        if split in self.coco_ap and "image_id" in target:
+            in_image = input_to_image(keypoints, target["box"], tuple(images.shape[-2:]))
+            self.coco_ap[split].to(keypoints.device).update(in_image, maxvals.mean(1), target["image_id"])
         metrics = self.val_metrics if split == "val" else self.test_metrics
         metrics.update(keypoints, target["keypoints"], target["visibility"])
         self.log_dict(metrics, batch_size=len(images))
@@ -108,9 +140,28 @@ class PoseTask(ZooTask):
             pckh.update(keypoints, target["keypoints"], target["visibility"], target["head_size"])
             self.log(f"{split}/pckh", pckh, batch_size=len(images))
 
-    def predict(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _log_coco_ap(self, split: str) -> None:
+        if split in self.coco_ap:
+            values = self.coco_ap[split].compute()
+            self.log_dict({f"{split}/oks_{name}_gtbox": value for name, value in values.items()})
+            self.coco_ap[split].reset()
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_coco_ap("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_coco_ap("test")
+
+    def predict(self, images: torch.Tensor, info: dict[str, Any] | None = None) -> dict[str, torch.Tensor]:
+        """``keypoints`` (B, K, 2) in input pixels and their heatmap maxima ``scores`` (B, K); with
+        ``info``, ``image_keypoints`` in the pixels of each image (`tasks.data.common.input_to_image`)."""
         keypoints, scores = self.predict_keypoints(images)
-        return {"keypoints": keypoints, "scores": scores}
+        prediction = {"keypoints": keypoints, "scores": scores}
+        if info is not None:
+            prediction["image_keypoints"] = input_to_image(
+                keypoints, info["box"].to(keypoints), tuple(images.shape[-2:])
+            )
+        return prediction
 
     def log_media(self, images: torch.Tensor, output: Any, target: dict[str, torch.Tensor]) -> None:
         run = self.wandb_run()

@@ -1,61 +1,144 @@
-"""`zoo predict` writes what it predicted: one safetensors file of the task's decoded predictions
-(class probabilities and labels, masks, or keypoints and scores) for the whole predict set.
+"""`zoo predict` writes what it predicted, into the run folder (``trainer.default_root_dir``):
 
-Lightning's `Trainer.predict` only returns the predictions to the caller; from the command line
-they would be lost. The file sits in the run folder next to the checkpoints, with the
-data set index of every row, so a user can pair each prediction with its image.
+- ``predictions.safetensors``: the task's decoded predictions in the model input's pixels (class
+  probabilities and labels, masks, or keypoints and scores), one row per image, with ``index``, the
+  image's position in the predict set;
+- the task's own format, in the pixels and names of the images themselves:
+  - classification: ``predictions.csv``, one row per image: file, label, class name, probability;
+  - segmentation: ``masks/<image path>.png``, a palette PNG per image at the image's size, its
+    values the class indices (VOC's colours; 255, pixels the model did not see, in VOC's void colour);
+  - pose: ``predictions.json`` in COCO's keypoint results format (image_id, category_id, keypoints
+    as x, y, score per joint in the image's pixels, score, and ``file_name``), with the annotation
+    file's ids for a COCO source, so it goes straight into pycocotools' evaluation; for other images,
+    image_id is the image's position in the predict set and category_id 1 (COCO's person).
+
+Lightning's `Trainer.predict` only returns the predictions to the caller; from the command line they
+would be lost. Every file is written whole or not at all (`zoo.atomic`); under DDP, each rank writes
+its own ``-rank<r>`` files.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import csv
+import io
+import json
+from pathlib import Path, PurePosixPath
 from typing import Any
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import BasePredictionWriter
+from PIL import Image
 from pytorch_lightning.utilities import rank_zero_info
 from safetensors.torch import save
 
+from tasks.metrics import coco_results
 from zoo.atomic import write_atomic
 
 
-class PredictionWriter(BasePredictionWriter):
-    """Save ``predictions.safetensors`` (``predictions-rank<r>.safetensors`` under DDP) at the end of
-    `zoo predict`: every key of the task's `predict()` concatenated over batches, plus ``index``,
-    the data set index of each row.
+def voc_palette() -> list[int]:
+    """The PASCAL VOC colour map (Everingham et al. 2010, the devkit's ``labelcolormap``): 256 RGB
+    triples, class 0 black, 255 the void colour (224, 224, 192)."""
+    palette = []
+    for label in range(256):
+        red = green = blue = 0
+        value = label
+        for shift in range(7, -1, -1):
+            red |= (value & 1) << shift
+            green |= ((value >> 1) & 1) << shift
+            blue |= ((value >> 2) & 1) << shift
+            value >>= 3
+        palette += [red, green, blue]
+    return palette
+
+
+def write_mask_png(path: Path, mask: np.ndarray) -> Path:
+    """Save a (H, W) uint8 class map as a palette PNG whose pixel values are the classes."""
+    image = Image.fromarray(np.ascontiguousarray(mask, np.uint8), mode="P")
+    image.putpalette(voc_palette())
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return write_atomic(path, lambda file: file.write(buffer.getvalue()))
+
+
+class PredictionWriter(pl.Callback):
+    """Write the files listed in the module docstring at the end of `zoo predict`.
 
     Args:
-        output_dir: folder of the file; ``None`` means the trainer's ``default_root_dir``.
+        output_dir: folder of the files; ``None`` means the trainer's ``default_root_dir``.
     """
 
     def __init__(self, output_dir: str | None = None) -> None:
-        super().__init__(write_interval="epoch")
         self.output_dir = output_dir
+        self._tensors: list[dict[str, torch.Tensor]] = []
+        self._rows: list[dict[str, Any]] = []
 
-    def write_on_epoch_end(
+    def _folder(self, trainer: pl.Trainer) -> Path:
+        return Path(self.output_dir or trainer.default_root_dir)
+
+    def _name(self, trainer: pl.Trainer, stem: str, suffix: str) -> str:
+        return f"{stem}{suffix}" if trainer.world_size == 1 else f"{stem}-rank{trainer.global_rank}{suffix}"
+
+    def on_predict_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._tensors, self._rows = [], []
+
+    def on_predict_batch_end(
         self,
         trainer: pl.Trainer,
         pl_module: pl.LightningModule,
-        predictions: list[Any],
-        batch_indices: list[Any],
+        outputs: dict[str, Any],
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
     ) -> None:
-        batches, indices = _first_dataloader(predictions), _first_dataloader(batch_indices)
-        if not batches:
-            return
-        tensors = {key: torch.cat([b[key].cpu() for b in batches]).contiguous() for key in batches[0]}
-        tensors["index"] = torch.tensor([i for batch in indices for i in batch], dtype=torch.long)
-        name = (
-            "predictions.safetensors"
-            if trainer.world_size == 1
-            else f"predictions-rank{trainer.global_rank}.safetensors"
+        info = batch[1]
+        tensors = {k: v.detach().cpu() for k, v in outputs.items() if isinstance(v, torch.Tensor)}
+        self._tensors.append(tensors | {"index": info["index"].cpu()})
+        if pl_module.task == "classification":
+            self._rows += self._label_rows(pl_module.label_names, tensors, info)
+        elif pl_module.task == "segmentation":
+            folder = self._folder(trainer) / "masks"
+            for name, mask in zip(info["name"], outputs["image_masks"], strict=True):
+                write_mask_png(folder / PurePosixPath(name).with_suffix(".png"), mask.numpy())
+        else:
+            self._rows += self._coco_rows(tensors, info)
+
+    @staticmethod
+    def _label_rows(names: list[str], tensors: dict[str, torch.Tensor], info: dict[str, Any]) -> list[dict]:
+        labels, probs = tensors["labels"].tolist(), tensors["probs"]
+        return [
+            {"file": file, "label": label, "class_name": names[label], "probability": float(probs[i, label])}
+            for i, (file, label) in enumerate(zip(info["name"], labels, strict=True))
+        ]
+
+    @staticmethod
+    def _coco_rows(tensors: dict[str, torch.Tensor], info: dict[str, Any]) -> list[dict]:
+        scores = tensors["scores"]
+        rows = coco_results(
+            tensors["image_keypoints"], scores, scores.mean(1), info["image_id"].cpu(), info["category_id"].cpu()
         )
-        path = Path(self.output_dir or trainer.default_root_dir) / name
+        return [row | {"file_name": name} for row, name in zip(rows, info["name"], strict=True)]
+
+    def on_predict_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not self._tensors:
+            return
+        folder = self._folder(trainer)
+        tensors = {key: torch.cat([b[key] for b in self._tensors]).contiguous() for key in self._tensors[0]}
+        path = folder / self._name(trainer, "predictions", ".safetensors")
         metadata = {"model": pl_module.model_name, "task": pl_module.task}
         write_atomic(path, lambda file: file.write(save(tensors, metadata=metadata)))
-        rank_zero_info(f"archzoo: wrote {len(tensors['index'])} predictions ({', '.join(tensors)}) to {path}")
-
-
-def _first_dataloader(items: list[Any]) -> list[Any]:
-    """Lightning nests per-dataloader lists when there are several predict loaders; we have one."""
-    return items[0] if items and isinstance(items[0], list) else items
+        written = [path]
+        if pl_module.task == "classification":
+            text = io.StringIO()
+            writer = csv.DictWriter(text, fieldnames=list(self._rows[0]), lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(self._rows)
+            written.append(folder / self._name(trainer, "predictions", ".csv"))
+            write_atomic(written[-1], lambda file: file.write(text.getvalue().encode()))
+        elif pl_module.task == "pose":
+            written.append(folder / self._name(trainer, "predictions", ".json"))
+            write_atomic(written[-1], lambda file: file.write(json.dumps(self._rows).encode()))
+        else:
+            written.append(folder / "masks")
+        rank_zero_info(f"archzoo: wrote {len(tensors['index'])} predictions to {', '.join(map(str, written))}")
+        self._tensors, self._rows = [], []

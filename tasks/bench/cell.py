@@ -1,6 +1,7 @@
-"""One bench cell, run in this process: train the task's LightningModule on its synthetic data for
-the budget under a `pl.Trainer`, validate on the held-out split, then measure size, cost, speed and
-memory. Each cell is one W&B run in the bench's group.
+"""One bench cell, run in this process: train the task's LightningModule on its data (the synthetic
+set, or the user's folders) for the budget under a `pl.Trainer`, validate on the held-out split, then
+measure size, cost, speed and memory. Each cell is one W&B run in the bench's group, whose config
+records the data (``data/source``, ``data/root``).
 
 A cell that fails (an exception, a NaN loss, which the tasks raise as FloatingPointError, out of
 memory) returns a "failed" record with its error, so the bench goes on with the next cell.
@@ -74,6 +75,7 @@ def cell_record(cell: Cell, settings: Settings) -> dict[str, Any]:
         "model_kwargs": cell.model_kwargs,
         "image_size": data.get("image_size"),
         "batch_size": settings.batch_size or data.get("batch_size"),
+        **cell.data,
         "budget": cell.budget,
         "status": "running",
         "metric_name": None,
@@ -129,7 +131,10 @@ def _train_and_measure(
     net = module.net
     size = (data.in_chans, data.image_size, data.image_size)
     stats = {"metric_name": module.monitor, "params": count_params(net), "gflops": count_gflops(net, size)}
-    logger.log_hyperparams({"cell": cell.cell_id, "model/name": cell.model, "model/task": cell.task, **stats})
+    data_used = {f"data/{key}": value for key, value in cell.data.items()}
+    logger.log_hyperparams(
+        {"cell": cell.cell_id, "model/name": cell.model, "model/task": cell.task, **data_used, **stats}
+    )
     module.net = settings.prepare(net)
 
     callbacks = []

@@ -34,6 +34,8 @@ COLUMNS = (
     "budget",
     "image_size",
     "batch_size",
+    "source",
+    "root",
     "error",
 )
 """The leaderboard's columns, in order."""
@@ -89,6 +91,7 @@ def _fmt(column: str, value: Any) -> str:
 MD_COLUMNS = {
     "task": "task",
     "name": "cell",
+    "data": "data",
     "metric_name": "metric",
     "metric": "value",
     "params": "params",
@@ -102,6 +105,12 @@ MD_COLUMNS = {
 }
 
 
+def data_label(record: dict[str, Any]) -> str:
+    """Which data a cell used, in a few words: ``synthetic``, or the source and the root folder."""
+    source, root = record.get("source") or "synthetic", record.get("root")
+    return f"{source} {root}" if root else source
+
+
 def markdown_table(records: list[dict[str, Any]]) -> str:
     """The leaderboard as a Markdown table; a failed cell shows its error in the status column."""
     numeric = {"metric", "params", "gflops", "infer_ips", "train_ips", "peak_mem_mb", "wall_s"}
@@ -109,7 +118,7 @@ def markdown_table(records: list[dict[str, Any]]) -> str:
     for r in records:
         cells = []
         for column in MD_COLUMNS:
-            text = _fmt(column, r.get(column))
+            text = _fmt(column, data_label(r) if column == "data" else r.get(column))
             if column == "status" and r["status"] != "ok":
                 text = f"{r['status']}: {_fmt('error', r.get('error'))}"
             if column == "metric_name" and text:

@@ -13,10 +13,12 @@ A cell is one (model, task, input size, budget) with the task's training setting
       - {name: densenet_k8, model: densenet121, task: pose, model_kwargs: {growth_rate: 8}}
 
 Keys of a cell: ``name`` (its label; default: the model name), ``model`` (a `zoo models` name),
-``task``, ``model_kwargs``, the data module's ``image_size``, ``batch_size``, ``train_size``,
-``val_size``, ``num_workers``, ``seed``, ``augment``, the budget (``steps`` or ``minutes``), and any
-argument of the task's LightningModule (``lr``, ``optimizer``, ``dice_weight``...). A cell's value
-wins over its task's default, which wins over ``defaults``.
+``task``, ``model_kwargs``, the budget (``steps`` or ``minutes``), any argument of the task's data
+module (``source``, ``root``, ``image_size``, ``batch_size``, ``train_size``, ``val_size``,
+``num_workers``, ``seed``, ``augment``, ``num_classes``, ``ann_file``, ``image_dir``...), so a bench can
+run on the user's own folders, and any argument of the task's LightningModule (``lr``, ``optimizer``,
+``dice_weight``...). A cell's value wins over its task's default, which wins over ``defaults``. A
+relative ``root`` is relative to the folder the bench was started in.
 """
 
 from __future__ import annotations
@@ -32,31 +34,54 @@ import yaml
 
 import zoo
 from tasks.classification import ClassificationTask
+from tasks.config_files import config_root
 from tasks.data import ClassificationData, PoseData, SegmentationData
 from tasks.pose import PoseTask
 from tasks.segmentation import SegmentationTask
 
-PRESET_DIR = Path(__file__).resolve().parents[2] / "configs" / "bench"
+PRESET_FOLDER = "bench"
+"""The presets' folder among the built-in configs (`tasks.config_files`)."""
 TASK_CLASSES = {
     "classification": (ClassificationTask, ClassificationData),
     "segmentation": (SegmentationTask, SegmentationData),
     "pose": (PoseTask, PoseData),
 }
-DATA_KEYS = ("image_size", "batch_size", "train_size", "val_size", "num_workers", "seed", "augment")
-CELL_KEYS = ("name", "model", "task", "model_kwargs", "steps", "minutes", *DATA_KEYS)
+CELL_KEYS = ("name", "model", "task", "model_kwargs", "steps", "minutes")
+NOT_DATA_KEYS = ("predict_root",)
+"""Data module arguments a bench has no use for."""
 TOP_KEYS = ("description", "defaults", "timing", "tasks", "cells")
 TIMING_DEFAULTS = {"warmup": 2, "repeats": 10}
 # Task arguments a preset does not set: the output sizes come from the data, no media in a bench.
 FIXED_TASK_ARGS = (
-    "self",
     "model",
     "model_kwargs",
     "num_classes",
     "class_names",
     "num_joints",
+    "joint_names",
     "flip_pairs",
     "skeleton",
+    "num_media",
 )
+
+
+def init_arguments(cls: type) -> list[str]:
+    """The arguments of ``cls(...)``, including those its ``**kwargs`` pass on to the classes above it
+    (as LightningCLI reads them)."""
+    names: list[str] = []
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass):
+            continue
+        params = inspect.signature(klass.__init__).parameters.values()
+        names += [p.name for p in params if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            break
+    return list(dict.fromkeys(names))
+
+
+def data_arguments(task: str) -> list[str]:
+    """The data module arguments a preset may set for ``task``."""
+    return [k for k in init_arguments(TASK_CLASSES[task][1]) if k not in NOT_DATA_KEYS]
 
 
 class PresetError(ValueError):
@@ -71,7 +96,7 @@ class Cell:
         name: the cell's label in the leaderboard (the model name unless the preset gives one).
         model / task / model_kwargs: what `zoo.create_model` builds.
         task_kwargs: arguments of the task's LightningModule (lr, optimizer...).
-        data_kwargs: arguments of the task's synthetic data module (image_size, batch_size...).
+        data_kwargs: arguments of the task's data module (source, root, image_size, batch_size...).
         steps / minutes: the training budget, exactly one of them set.
     """
 
@@ -99,13 +124,19 @@ class Cell:
         """The budget in words, for the leaderboard."""
         return f"{self.steps} steps" if self.steps is not None else f"{self.minutes:g} min"
 
+    @property
+    def data(self) -> dict[str, str | None]:
+        """Which data the cell uses: its ``source`` and ``root`` (None for the synthetic sets)."""
+        return {"source": self.data_kwargs.get("source", "synthetic"), "root": self.data_kwargs.get("root")}
+
     def build(self, batch_size: int | None = None) -> tuple[Any, Any]:
-        """The task LightningModule (model built for the data's channels and outputs) and its
-        synthetic data module; ``batch_size`` overrides the cell's."""
+        """The task LightningModule (model built for the data's channels and outputs) and its data
+        module; ``batch_size`` overrides the cell's. An argument both take (``num_classes``) goes to both."""
         task_cls, data_cls = TASK_CLASSES[self.task]
         data = data_cls(**{**self.data_kwargs, **({"batch_size": batch_size} if batch_size else {})})
         model_kwargs = {"in_chans": data.in_chans, **self.model_kwargs}
-        module = task_cls(model=self.model, model_kwargs=model_kwargs, num_media=0, **self.task_kwargs)
+        shared = {k: v for k, v in self.data_kwargs.items() if k in init_arguments(task_cls)}
+        module = task_cls(model=self.model, model_kwargs=model_kwargs, num_media=0, **self.task_kwargs, **shared)
         module.configure_from_data(data)
         module.build_model()
         return module, data
@@ -124,27 +155,30 @@ class Preset:
 
 
 def resolve_preset_path(preset: str) -> Path:
-    """``quick`` -> configs/bench/quick.yaml; any other value is a path to a YAML file."""
-    path = Path(preset)
+    """``quick`` -> the built-in preset bench/quick.yaml; any other value is a path to a YAML file."""
+    path = Path(preset).expanduser()
     if path.suffix in (".yaml", ".yml") or path.exists():
         if not path.is_file():
             raise PresetError(f"Preset file {preset!r} does not exist.")
         return path
-    named = PRESET_DIR / f"{preset}.yaml"
+    folder = config_root() / PRESET_FOLDER
+    named = folder / f"{preset}.yaml"
     if not named.is_file():
-        known = sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+        known = sorted(p.stem for p in folder.glob("*.yaml"))
         close = difflib.get_close_matches(preset, known, n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise PresetError(
-            f"Unknown preset {preset!r}.{hint} Use one of {', '.join(known)} (configs/bench/) or a path to a YAML file."
+            f"Unknown preset {preset!r}.{hint} Use one of {', '.join(known)} (built in: `zoo configs` lists them) "
+            "or a path to a YAML file."
         )
     return named
 
 
-def load_preset(preset: str) -> Preset:
-    """Read and validate a preset by name or path; raises `PresetError` listing every bad cell."""
+def load_preset(preset: str, base: Path | None = None) -> Preset:
+    """Read and validate a preset by name or path; raises `PresetError` listing every bad cell. A
+    relative ``root`` is taken relative to ``base`` (default: the current folder)."""
     path = resolve_preset_path(preset)
-    return parse_preset(path.read_text(), name=path.stem)
+    return parse_preset(path.read_text(), name=path.stem, base=base)
 
 
 def _unknown(keys: Any, allowed: Any, where: str) -> list[str]:
@@ -158,12 +192,12 @@ def _unknown(keys: Any, allowed: Any, where: str) -> list[str]:
 
 
 def _task_args(task: str) -> set[str]:
-    params = inspect.signature(TASK_CLASSES[task][0].__init__).parameters
-    return set(params) - set(FIXED_TASK_ARGS) - {"num_media"}
+    return set(init_arguments(TASK_CLASSES[task][0])) - set(FIXED_TASK_ARGS)
 
 
-def parse_preset(text: str, name: str = "preset") -> Preset:
-    """Validate a preset's YAML text and expand its cells (see the module docstring for the format)."""
+def parse_preset(text: str, name: str = "preset", base: Path | None = None) -> Preset:
+    """Validate a preset's YAML text and expand its cells (see the module docstring for the format); a
+    relative ``root`` is taken relative to ``base`` (default: the current folder)."""
     try:
         raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as err:
@@ -186,7 +220,7 @@ def parse_preset(text: str, name: str = "preset") -> Preset:
             continue
         settings = {**defaults, **(per_task.get(entry.get("task")) or {}), **entry}
         label = f"cell #{index + 1} ({settings.get('task')}/{settings.get('name', settings.get('model'))})"
-        cell, cell_errors = _make_cell(settings, label)
+        cell, cell_errors = _make_cell(settings, label, Path.cwd() if base is None else base)
         errors += cell_errors
         if cell is not None:
             if cell.cell_id in seen:
@@ -202,7 +236,7 @@ def _positive_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
-def _make_cell(settings: dict[str, Any], label: str) -> tuple[Cell | None, list[str]]:
+def _make_cell(settings: dict[str, Any], label: str, base: Path) -> tuple[Cell | None, list[str]]:
     """A `Cell` from merged settings, or the problems that prevent it."""
     task, model = settings.get("task"), settings.get("model")
     if task not in zoo.TASKS:
@@ -213,8 +247,12 @@ def _make_cell(settings: dict[str, Any], label: str) -> tuple[Cell | None, list[
         zoo.get_spec(str(model))
     except KeyError as err:
         return None, [f"{label}: {err.args[0]}"]
-    task_args = _task_args(task)
-    errors = _unknown(settings, (*CELL_KEYS, *sorted(task_args)), label)
+    task_args, data_args = _task_args(task), data_arguments(task)
+    errors = _unknown(settings, (*CELL_KEYS, *data_args, *sorted(task_args)), label)
+    if settings.get("root") is not None:
+        root = settings["root"] = str((base / Path(str(settings["root"])).expanduser()).resolve())
+        if not Path(root).is_dir():
+            errors.append(f"{label}: root {root} is not a folder; set it to your {task} data's folder")
     budget = {k: settings[k] for k in ("steps", "minutes") if settings.get(k) is not None}
     if len(budget) != 1:
         errors.append(f"{label}: give exactly one budget, 'steps' or 'minutes' (got {budget or 'none'})")
@@ -232,7 +270,7 @@ def _make_cell(settings: dict[str, Any], label: str) -> tuple[Cell | None, list[
         task=task,
         model_kwargs=dict(settings.get("model_kwargs") or {}),
         task_kwargs={k: v for k, v in settings.items() if k in task_args},
-        data_kwargs={k: settings[k] for k in DATA_KEYS if k in settings},
+        data_kwargs={k: settings[k] for k in data_args if k in settings},
         steps=budget.get("steps"),
         minutes=budget.get("minutes"),
     )
@@ -250,5 +288,5 @@ def _dry_run(cell: Cell) -> str | None:
             size = data.image_size
             module.net.eval()(torch.zeros(2, data.in_chans, size, size))
     except Exception as err:  # noqa: BLE001 - any failure here is the preset's problem, reported per cell
-        return f"{type(err).__name__}: {err}"
+        return f"{type(err).__name__}: {err}".splitlines()[0]
     return None

@@ -2,8 +2,9 @@
 save each result the moment it is known, then write the leaderboard, the plots and a W&B summary.
 
 The run folder holds everything needed to resume: ``preset.yaml`` (the preset's text) and
-``bench.json`` (its name and switches). ``--resume DIR`` reads them back and runs only the cells
-without a result file, so no cell is ever run or listed twice.
+``bench.json`` (its name, switches and the folder relative data roots are taken from). ``--resume
+DIR`` reads them back and runs only the cells without a result file, so no cell is ever run or
+listed twice.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def start_bench(preset: Preset, settings: Settings, out_dir: Path) -> None:
         raise FileExistsError(f"{out_dir} already holds a bench; continue it with --resume {out_dir} or pick --out")
     out_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(out_dir / PRESET_FILE, preset.source)
-    manifest = {"preset": preset.name, "settings": asdict(settings), "group": out_dir.name}
+    manifest = {"preset": preset.name, "settings": asdict(settings), "group": out_dir.name, "base": str(Path.cwd())}
     write_atomic(out_dir / MANIFEST, json.dumps(manifest, indent=2))
 
 
@@ -57,7 +58,8 @@ def open_bench(out_dir: Path) -> tuple[Preset, Settings, str]:
     if not (out_dir / MANIFEST).is_file():
         raise FileNotFoundError(f"{out_dir} is not a bench run folder (no {MANIFEST}); start one with --preset")
     manifest = json.loads((out_dir / MANIFEST).read_text())
-    preset = parse_preset((out_dir / PRESET_FILE).read_text(), name=manifest["preset"])
+    base = Path(manifest.get("base", Path.cwd()))  # relative roots stay those of the bench's start
+    preset = parse_preset((out_dir / PRESET_FILE).read_text(), name=manifest["preset"], base=base)
     return preset, Settings(**manifest["settings"]), manifest["group"]
 
 

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
+import torch
 from PIL import Image
 
 IGNORE_INDEX = 255
 """Mask value for pixels that take no part in the segmentation loss or metrics (VOC convention)."""
+
+Points = TypeVar("Points", np.ndarray, torch.Tensor)
 
 
 class BadItemError(ValueError):
@@ -74,3 +78,56 @@ def inside_image(keypoints: np.ndarray, width: int, height: int) -> np.ndarray:
     """Boolean (K,) array: which (K, 2) xy keypoints lie on a pixel of a width x height image."""
     x, y = keypoints[:, 0], keypoints[:, 1]
     return (x >= -0.5) & (x < width - 0.5) & (y >= -0.5) & (y < height - 0.5)
+
+
+def square_box(
+    x: float, y: float, width: float, height: float, scale: float = 1.0
+) -> tuple[float, float, float, float]:
+    """The square around the centre of the box (x, y, width, height), of side ``max(width, height) * scale``:
+    ``(left, top, side, side)``. A person box becomes a top-down crop this way (SimpleBaseline, Xiao et al.
+    2018, sec. 3.1, pads the box to the input's aspect ratio), and a whole image a square one, by padding."""
+    side = max(width, height) * scale
+    return x + width / 2 - side / 2, y + height / 2 - side / 2, side, side
+
+
+def crop_box(image: np.ndarray, box: Sequence[float], size: int) -> np.ndarray:
+    """The region ``box`` = (left, top, width, height) of an HxWx3 image, resampled bilinearly to size x size.
+
+    Parts of the box outside the image are black. Output pixel i samples the image at
+    ``left + (i + 0.5) * width / size`` (PIL's EXTENT transform), the map `image_to_input` applies to points.
+    """
+    left, top, width, height = box
+    return np.asarray(
+        Image.fromarray(image).transform(
+            (size, size),
+            Image.Transform.EXTENT,
+            (left, top, left + width, top + height),
+            resample=Image.Resampling.BILINEAR,
+        )
+    )
+
+
+def image_to_input(points: Points, box: Points, input_size: tuple[int, int]) -> Points:
+    """Image pixels -> the pixels of a model input that shows the region ``box`` of the image.
+
+    ``points`` are ``(..., K, 2)`` xy, ``box`` is ``(..., 4)`` (left, top, width, height) in image pixels,
+    ``input_size`` the input's (H, W). Pixel centres are at integers in both (see the module docstring).
+    """
+    scale = _box_scale(box, input_size)
+    return (points + 0.5 - box[..., None, :2]) / scale - 0.5
+
+
+def input_to_image(points: Points, box: Points, input_size: tuple[int, int]) -> Points:
+    """The inverse of `image_to_input`: keypoints predicted on a crop or a resized image, in the image's pixels."""
+    scale = _box_scale(box, input_size)
+    return (points + 0.5) * scale + box[..., None, :2] - 0.5
+
+
+def _box_scale(box: Points, input_size: tuple[int, int]) -> Points:
+    """Image pixels per input pixel, (..., 1, 2) as (x, y)."""
+    height, width = input_size
+    return (
+        box[..., None, 2:] / box.new_tensor([width, height])
+        if isinstance(box, torch.Tensor)
+        else (box[..., None, 2:] / np.array([width, height]))
+    )

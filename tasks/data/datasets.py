@@ -13,6 +13,7 @@ from __future__ import annotations
 import signal
 from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset, Subset, default_collate
 
@@ -58,11 +59,58 @@ class TaskDataset(Dataset):
             raise BadItemError(f"{reason} (fix or remove it, or skip bad items with --data.skip_bad true)") from error
 
 
+def _reader(source: Dataset, index: int) -> tuple[Dataset, int]:
+    """The reader under a random subset or `PredictItems`, and the item's index in it."""
+    while isinstance(source, (Subset, PredictItems)):
+        if isinstance(source, Subset):
+            source, index = source.dataset, source.indices[index]
+        else:
+            source = source.source
+    return source, index
+
+
 def _describe(source: Dataset, index: int) -> str:
     """ "<index> of <reader>", with the index in the reader rather than in a random subset of it."""
-    if isinstance(source, Subset):
-        return f"{source.indices[index]} of {type(source.dataset).__name__}"
-    return f"{index} of {type(source).__name__}"
+    reader, index = _reader(source, index)
+    return f"{index} of {type(reader).__name__}"
+
+
+def item_info(source: Dataset, index: int, image: np.ndarray) -> dict[str, Any]:
+    """What `zoo predict` writes beside an item's prediction, for the item ``index`` of ``source`` (a
+    reader, possibly in a random subset) whose image is ``image``:
+
+    - ``index``: the position in ``source``; ``name``: the file relative to the reader's folder (or the
+      index in the reader, six digits, for the synthetic sets and CIFAR);
+    - ``box``: float64 (4,) (left, top, width, height), the region of the image the model's input
+      shows (the whole image, unless the reader crops); ``size``: int64 (2,) the image's (H, W);
+    - ``image_id`` and ``category_id``: the annotation's ids for COCO, else the index in the reader and 1.
+    """
+    reader, position = _reader(source, index)
+    info = reader.info(position) if hasattr(reader, "info") else {}
+    height, width = info.get("size", image.shape[:2])
+    box = info.get("box", (0.0, 0.0, float(width), float(height)))
+    return {
+        "index": index,
+        "name": info.get("name", f"{position:06d}"),
+        "box": torch.as_tensor(np.asarray(box, np.float64)),
+        "size": torch.tensor([height, width]),
+        "image_id": int(info.get("image_id", position)),
+        "category_id": int(info.get("category_id", 1)),
+    }
+
+
+class PredictItems(Dataset):
+    """``(image, item_info)`` for every item of a source, for `zoo predict`: targets are dropped."""
+
+    def __init__(self, source: Dataset) -> None:
+        self.source = source
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, dict[str, Any]]:
+        image = self.source[index][0]
+        return image, item_info(self.source, index, image)
 
 
 def collate_good(items: list[tuple[torch.Tensor, Any] | BadItem]) -> tuple[Any, list[BadItem]]:

@@ -5,6 +5,11 @@ the same item types as the synthetic set of its task (numpy HxWx3 uint8 images; 
 uint8 masks; float32 keypoints and visibility), so the transforms and data modules do not care where
 an item came from. Problems surface as errors that name the file, the bad value and the fix:
 checks that are cheap run when the reader is built, the rest when the item is read.
+
+For `zoo predict`, a reader's ``info(index)`` names an item (its file, relative to the reader's
+folder) and, for the COCO crops, gives the box the crop shows and the annotation's ids, so that
+predictions can be written in the image's own pixels and ids (`datasets.item_info`).
+`ImageFiles` reads any folder of images for `zoo predict`.
 """
 
 from __future__ import annotations
@@ -20,7 +25,16 @@ from PIL import Image
 from torch.utils.data import Dataset
 from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
 
-from tasks.data.common import IGNORE_INDEX, BadItemError, flip_pairs_from_names, inside_image, read_rgb
+from tasks.data.common import (
+    IGNORE_INDEX,
+    BadItemError,
+    crop_box,
+    flip_pairs_from_names,
+    image_to_input,
+    inside_image,
+    read_rgb,
+    square_box,
+)
 
 
 class _CifarLayout(NamedTuple):
@@ -148,6 +162,10 @@ class ImageFolderDataset(Dataset):
         path, label = self.samples[index]
         return read_rgb(path), label
 
+    def info(self, index: int) -> dict:
+        """The item's file, relative to root."""
+        return {"name": Path(self.samples[index][0]).relative_to(self.root).as_posix()}
+
 
 class MaskFolderDataset(Dataset):
     """Segmentation pairs `root/images/<stem>.jpg|png` + `root/masks/<stem>.png` (VOC style).
@@ -191,6 +209,10 @@ class MaskFolderDataset(Dataset):
             )
         return image, mask
 
+    def info(self, index: int) -> dict:
+        """The item's image file, relative to root/images."""
+        return {"name": self.samples[index][0].name}
+
     def _read_mask(self, path: Path) -> np.ndarray:
         try:
             with Image.open(path) as mask:
@@ -221,9 +243,12 @@ class CocoKeypoints(Dataset):
     labelled) or outside the crop gets visibility 0 and keeps its (unclamped) coordinates.
     `joint_names`, `skeleton` (0-based) and `flip_pairs` (left_*/right_* names) come from the one
     category that has keypoints. Item: (image S x S x 3 uint8, keypoints float32 (K, 2) xy pixels,
-    visibility float32 (K,)). A malformed annotation (keypoints not 3 x K values, unknown image)
-    raises `BadItemError` naming it, or with `skip_bad` is dropped with a warning and listed in
-    `skipped`; a file without any usable annotation raises `BadItemError`.
+    visibility float32 (K,), {"image_id": int, "box": float64 (4,)}), the box being the crop's square
+    (left, top, side, side) in the image's pixels, which maps predictions back (`common.input_to_image`).
+    `groups` gives each item's image id, so that a subset can be drawn by image; `ground_truth` the
+    annotations of some images, for COCO's evaluation. A malformed annotation (keypoints not 3 x K
+    values, unknown image) raises `BadItemError` naming it, or with `skip_bad` is dropped with a warning
+    and listed in `skipped`; a file without any usable annotation raises `BadItemError`.
     """
 
     def __init__(
@@ -236,26 +261,27 @@ class CocoKeypoints(Dataset):
     ) -> None:
         if image_size < 1 or bbox_scale <= 0:
             raise ValueError(f"need image_size >= 1 and bbox_scale > 0, got {image_size} and {bbox_scale}")
-        self.root, self.image_size, self.bbox_scale = Path(root), image_size, bbox_scale
-        with open(ann_file) as file:
-            coco = json.load(file)
+        self.root, self.ann_file = Path(root), Path(ann_file)
+        self.image_size, self.bbox_scale = image_size, bbox_scale
+        coco = _read_json(self.ann_file)
         categories = [c for c in coco.get("categories", []) if c.get("keypoints")]
         if len(categories) != 1:
             raise ValueError(
                 f"{ann_file} has {len(categories)} categories with keypoints, expected exactly one (e.g. person)"
             )
         category = categories[0]
+        self.category_id = category["id"]
         self.joint_names: list[str] = list(category["keypoints"])
         self.num_joints = len(self.joint_names)
         self.skeleton = [(a - 1, b - 1) for a, b in category.get("skeleton", [])]
         self.flip_pairs = flip_pairs_from_names(self.joint_names)
-        files = {image["id"]: image["file_name"] for image in coco.get("images", [])}
+        files = {image["id"]: image for image in coco.get("images", [])}
         self.skipped: list[str] = []
         """Why each malformed annotation was dropped (``skip_bad``)."""
-        self.samples = []
+        self.samples: list[_Person] = []
         for position, ann in enumerate(coco.get("annotations", [])):
             if not (
-                ann.get("category_id") == category["id"]
+                ann.get("category_id") == self.category_id
                 and ann.get("num_keypoints", 0) > 0
                 and not ann.get("iscrowd", 0)
                 and len(ann.get("bbox", [])) == 4
@@ -273,12 +299,12 @@ class CocoKeypoints(Dataset):
         if not self.samples:
             raise BadItemError(
                 f"{ann_file} has no usable person annotation ({len(coco.get('annotations', []))} annotations, "
-                f"{len(self.skipped)} malformed): it needs annotations of category {category['id']} with "
+                f"{len(self.skipped)} malformed): it needs annotations of category {self.category_id} with "
                 "num_keypoints > 0, iscrowd 0 and a bbox of positive size"
             )
 
-    def _sample(self, ann: dict, files: dict) -> tuple[Path, np.ndarray, np.ndarray]:
-        """(image path, bbox, (K, 3) keypoints) of an annotation; BadItemError says what is malformed."""
+    def _sample(self, ann: dict, files: dict) -> _Person:
+        """An annotation's person; BadItemError says what is malformed."""
         if ann.get("image_id") not in files:
             raise BadItemError(f"image_id {ann.get('image_id')!r} is not in the file's images")
         keypoints = np.asarray(ann.get("keypoints", []), np.float32)
@@ -287,23 +313,118 @@ class CocoKeypoints(Dataset):
                 f"keypoints has {keypoints.size} values, expected 3 x {self.num_joints} joints = "
                 f"{3 * self.num_joints} (x, y, v per joint)"
             )
-        return self.root / files[ann["image_id"]], np.asarray(ann["bbox"], np.float64), keypoints.reshape(-1, 3)
+        box = np.asarray(square_box(*ann["bbox"], scale=self.bbox_scale), np.float64)
+        image = files[ann["image_id"]]
+        size = (int(image.get("height", 0)), int(image.get("width", 0)))
+        return _Person(image["file_name"], ann["image_id"], size, box, keypoints.reshape(-1, 3))
 
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        path, (x, y, w, h), joints = self.samples[index]
-        side = max(w, h) * self.bbox_scale
-        left, top = x + w / 2 - side / 2, y + h / 2 - side / 2
-        # EXTENT samples output pixel i at input x = left + (i + 0.5) * step; keypoints follow the same map
-        step = side / self.image_size
-        image = Image.fromarray(read_rgb(path)).transform(
-            (self.image_size,) * 2,
-            Image.Transform.EXTENT,
-            (left, top, left + side, top + side),
-            resample=Image.Resampling.BILINEAR,
-        )
-        keypoints = ((joints[:, :2] + 0.5 - [left, top]) / step - 0.5).astype(np.float32)
-        visible = (joints[:, 2] > 0) & inside_image(keypoints, self.image_size, self.image_size)
-        return np.asarray(image), keypoints, visible.astype(np.float32)
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+        person = self.samples[index]
+        image = crop_box(read_rgb(self.root / person.file_name), person.box, self.image_size)
+        size = (self.image_size, self.image_size)
+        keypoints = image_to_input(person.joints[:, :2], person.box, size).astype(np.float32)
+        visible = (person.joints[:, 2] > 0) & inside_image(keypoints, self.image_size, self.image_size)
+        return image, keypoints, visible.astype(np.float32), {"image_id": person.image_id, "box": person.box}
+
+    @property
+    def groups(self) -> list[int]:
+        """The image id of every item: the people of one image form a group."""
+        return [person.image_id for person in self.samples]
+
+    def info(self, index: int) -> dict:
+        """The item's image file, its image and category ids, the image's size and the crop's box in it."""
+        person = self.samples[index]
+        return {
+            "name": person.file_name,
+            "image_id": person.image_id,
+            "category_id": self.category_id,
+            "box": person.box,
+            "size": person.size,
+        }
+
+    def ground_truth(self, image_ids: set[int]) -> dict:
+        """The annotation file cut down to ``image_ids`` and the keypoint category, for pycocotools.
+
+        Every annotation of those images is kept, crowds and people without keypoints included, since
+        COCO's evaluation uses them as regions to ignore. An annotation without ``area`` (COCO's
+        segment area, the scale of OKS) gets its box's area; one without ``num_keypoints`` its count of
+        labelled keypoints.
+        """
+        coco = _read_json(self.ann_file)
+        annotations = [
+            {
+                **ann,
+                "area": ann.get("area") or float(ann["bbox"][2] * ann["bbox"][3]),
+                "num_keypoints": ann.get("num_keypoints", sum(v > 0 for v in ann.get("keypoints", [])[2::3])),
+            }
+            for ann in coco.get("annotations", [])
+            if ann.get("image_id") in image_ids and ann.get("category_id") == self.category_id
+        ]
+        return {
+            "images": [image for image in coco.get("images", []) if image["id"] in image_ids],
+            "annotations": annotations,
+            "categories": [c for c in coco["categories"] if c["id"] == self.category_id],
+        }
+
+
+class _Person(NamedTuple):
+    """One person of a COCO file: image file, id and (H, W) (0 if the file does not say), crop box (left,
+    top, side, side), (K, 3) keypoints."""
+
+    file_name: str
+    image_id: int
+    size: tuple[int, int]
+    box: np.ndarray
+    joints: np.ndarray
+
+
+def _read_json(path: Path) -> dict:
+    """A JSON file's content; an unreadable or malformed file raises ValueError naming it."""
+    try:
+        with open(path) as file:
+            return json.load(file)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not valid JSON: {error}") from error
+
+
+class ImageFiles(Dataset):
+    """Every image under a folder, searched recursively, in sorted order: what `zoo predict` predicts.
+
+    Images of any size and aspect; ``crop_size`` (pose) makes each image square by padding it
+    evenly with black, as `CocoKeypoints` pads a person's box, and resizes it to crop_size, so that a
+    whole image is one top-down crop. Item: (image HxWx3 uint8,). ``info`` gives the file relative to
+    the folder, the image's size and, with ``crop_size``, the square's box in the image.
+    """
+
+    def __init__(self, root: str | Path, crop_size: int | None = None) -> None:
+        self.root, self.crop_size = Path(root), crop_size
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"no folder {self.root} to predict: predict_root must be a folder of images")
+        self.files = sorted(p for p in self.root.rglob("*") if p.suffix.lower() in IMG_EXTENSIONS and p.is_file())
+        if not self.files:
+            raise FileNotFoundError(f"no images ({' '.join(IMG_EXTENSIONS)}) in {self.root} or its subfolders")
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray]:
+        image = read_rgb(self.files[index])
+        if self.crop_size is None:
+            return (image,)
+        return (crop_box(image, self._box(image.shape[:2]), self.crop_size),)
+
+    def _box(self, size: tuple[int, int]) -> np.ndarray:
+        height, width = size
+        return np.asarray(square_box(0, 0, width, height), np.float64)
+
+    def info(self, index: int) -> dict:
+        """The file relative to the folder; with crop_size, the image's size and the square's box."""
+        info = {"name": self.files[index].relative_to(self.root).as_posix()}
+        if self.crop_size is not None:
+            with Image.open(self.files[index]) as image:  # reads the header only
+                width, height = image.size
+            info |= {"box": self._box((height, width)), "size": (height, width)}
+        return info

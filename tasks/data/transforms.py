@@ -43,9 +43,10 @@ class TaskTransform:
       - classification: `(image, label)` -> `(image, label)`, label an int;
       - segmentation: `(image, mask)` -> `(image, mask)`, mask an int64 HxW tensor (255 = ignore,
         also where a transform moved the image off the canvas);
-      - pose: `(image, keypoints (K, 2), visibility (K,))` -> `(image, {"keypoints": float32 (K, 2),
-        "visibility": float32 (K,)})`, in output pixels. After a horizontal flip, the `flip_pairs`
-        (left, right) joint indices swap places; joints off the image get visibility 0.
+      - pose: `(image, keypoints (K, 2), visibility (K,)[, extras])` -> `(image, {"keypoints": float32
+        (K, 2), "visibility": float32 (K,), **extras})`, in output pixels. After a horizontal flip, the
+        `flip_pairs` (left, right) joint indices swap places; joints off the image get visibility 0.
+        ``extras`` (COCO's ``image_id`` and crop ``box``) pass through as tensors, untransformed.
     image is a float32 CxHxW tensor. `build_transforms` makes the standard pipelines.
     """
 
@@ -87,8 +88,12 @@ class TaskTransform:
             return out["image"], out["mask"].long()
         return self._pose(image, *target)
 
+    def image(self, image: np.ndarray) -> torch.Tensor:
+        """The pipeline on an image alone (no target): what `zoo predict` feeds the model."""
+        return self.compose(image=image)["image"]
+
     def _pose(
-        self, image: np.ndarray, keypoints: np.ndarray, visibility: np.ndarray
+        self, image: np.ndarray, keypoints: np.ndarray, visibility: np.ndarray, extras: dict | None = None
     ) -> tuple[torch.Tensor, PoseTarget]:
         keypoints, visibility = np.asarray(keypoints, np.float32), np.asarray(visibility, np.float32)
         if keypoints.ndim != 2 or keypoints.shape[1] != 2 or visibility.shape != keypoints.shape[:1]:
@@ -107,7 +112,17 @@ class TaskTransform:
             "keypoints": torch.from_numpy(np.ascontiguousarray(moved)),
             "visibility": torch.from_numpy(visibility.astype(np.float32)),
         }
-        return out["image"], target
+        return out["image"], target | {key: torch.as_tensor(value) for key, value in (extras or {}).items()}
+
+
+class PredictTransform:
+    """``(image, info) -> (image tensor, info)``: a `TaskTransform` on the image of a `zoo predict` item."""
+
+    def __init__(self, transform: TaskTransform) -> None:
+        self.transform = transform
+
+    def __call__(self, image: np.ndarray, info: dict) -> tuple[torch.Tensor, dict]:
+        return self.transform.image(image), info
 
 
 def build_transforms(

@@ -1,24 +1,23 @@
-"""The `zoo` command end to end: real fits in subprocesses, read back from disk and from the
-offline W&B run's own records (no mocked wandb)."""
+"""The `zoo` command end to end on the built-in synthetic sets: real fits in subprocesses, read back from
+disk and from the offline W&B run's own records (no mocked wandb). `test_cli_own_data` does the same on
+a user's files."""
 
 from __future__ import annotations
 
-import csv
-import os
+import json
 import pickle
 import subprocess
-import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from safetensors.torch import load_file
 
 from tasks.cli import main
-from tasks.wandb_records import read_run
 
 REPO = Path(__file__).resolve().parents[2]
-ZOO = str(Path(sys.executable).with_name("zoo"))
 TINY = {
     "classification": ["--config", str(REPO / "configs/classification/resnet.yaml")],
     "segmentation": [
@@ -36,18 +35,8 @@ TINY = {
 }
 
 
-def run_zoo(args: list[str], root: Path, check: bool = True, **extra_env: str) -> subprocess.CompletedProcess:
-    """Run `zoo` in a clean environment: no W&B login, so W&B must go offline by itself."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
-    env.update(HOME=str(root), **extra_env)
-    proc = subprocess.run([ZOO, *args], cwd=root, env=env, capture_output=True, text=True, timeout=600)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"zoo {' '.join(args)} failed:\n{proc.stderr[-4000:]}")
-    return proc
-
-
-def tiny_fit(task: str, root: Path, *more: str, epochs: int = 1) -> subprocess.CompletedProcess:
-    return run_zoo(
+def tiny_fit(zoo, task: str, root: Path, *more: str, epochs: int = 1) -> subprocess.CompletedProcess:
+    return zoo(
         [
             "fit",
             *TINY[task],
@@ -71,17 +60,6 @@ def tiny_fit(task: str, root: Path, *more: str, epochs: int = 1) -> subprocess.C
     )
 
 
-def metrics_rows(run: Path) -> list[dict[str, str]]:
-    (log,) = sorted(run.glob("csv/version_*/metrics.csv"))[-1:]
-    with log.open() as f:
-        return list(csv.DictReader(f))
-
-
-def wandb_run(run: Path) -> dict:
-    (folder,) = run.glob("wandb/offline-run-*")
-    return read_run(folder)
-
-
 def history_keys(logged: dict) -> set[str]:
     return {k for row in logged["history"] for k in row}
 
@@ -94,12 +72,14 @@ def history_keys(logged: dict) -> set[str]:
         ("pose", "val/pck", "val/predictions._type"),
     ],
 )
-def test_fit_logs_metrics_media_and_config_to_offline_wandb(tmp_path: Path, task: str, metric: str, media: str) -> None:
-    proc = tiny_fit(task, tmp_path)
+def test_fit_logs_to_offline_wandb_and_predict_writes_the_predictions(
+    zoo, tmp_path: Path, task: str, metric: str, media: str
+) -> None:
+    proc = tiny_fit(zoo, task, tmp_path)
     run = tmp_path / "run"
     assert (run / "checkpoints" / "best.ckpt").is_file() and (run / "checkpoints" / "last.ckpt").is_file()
-    assert any(row.get(metric) for row in metrics_rows(run)), "the metric is missing from the local CSV"
-    logged = wandb_run(run)
+    assert any(row.get(metric) for row in zoo.metrics(run)), "the metric is missing from the local CSV"
+    logged = zoo.wandb(run)
     keys = history_keys(logged)
     assert {metric, "val/loss", "train/loss_epoch", media, "val/predictions._type"} <= keys
     values = [row[metric] for row in logged["history"] if metric in row]
@@ -111,35 +91,47 @@ def test_fit_logs_metrics_media_and_config_to_offline_wandb(tmp_path: Path, task
     )
     assert "GFLOPs per" in proc.stdout + proc.stderr  # the model summary at start
 
-
-def test_resume_from_last_continues_the_run(tmp_path: Path) -> None:
-    tiny_fit("classification", tmp_path, epochs=1)
-    first = torch.load(tmp_path / "run/checkpoints/last.ckpt", weights_only=True)
-    tiny_fit("classification", tmp_path, "--ckpt_path", "last", epochs=2)
-    second = torch.load(tmp_path / "run/checkpoints/last.ckpt", weights_only=True)
-    assert second["global_step"] == 2 * first["global_step"]
-    resumed_rows = metrics_rows(tmp_path / "run")
-    assert {row["epoch"] for row in resumed_rows if row.get("val/acc1")} == {"1"}  # epoch 0 was not redone
-
-
-@pytest.mark.parametrize(
-    ("task", "keys"), [("segmentation", {"mask", "index"}), ("pose", {"keypoints", "scores", "index"})]
-)
-def test_predict_writes_the_predictions_file(tmp_path: Path, task: str, keys: set[str]) -> None:
-    tiny_fit(task, tmp_path)
-    run = tmp_path / "run"
+    # zoo predict, in this process (the command's own entry point): the validation split by default
     args = [*TINY[task], "--trainer.default_root_dir", str(run), "--data.init_args.val_size", "12"]
-    run_zoo(
-        ["predict", *args, "--data.init_args.num_workers", "0", "--ckpt_path", str(run / "checkpoints" / "best.ckpt")],
-        tmp_path,
+    main(
+        [
+            "predict",
+            *args,
+            "--data.init_args.num_workers",
+            "0",
+            "--trainer.logger",
+            "false",
+            "--ckpt_path",
+            str(run / "checkpoints" / "best.ckpt"),
+        ]
     )
     predictions = load_file(run / "predictions.safetensors")
-    assert set(predictions) == keys
     assert predictions["index"].tolist() == list(range(12))  # every image of the predict set, in order
-    if task == "segmentation":
+    if task == "classification":
+        rows = (run / "predictions.csv").read_text().splitlines()
+        assert rows[0] == "file,label,class_name,probability" and len(rows) == 13
+        assert rows[1].startswith("000000,") and set(predictions) == {"probs", "labels", "index"}
+    elif task == "segmentation":
+        assert set(predictions) == {"mask", "index"}
         assert predictions["mask"].shape == (12, 64, 64) and int(predictions["mask"].max()) < 6
+        png = Image.open(run / "masks" / "000011.png")  # the synthetic scenes are made at the input's size
+        assert png.mode == "P" and png.size == (64, 64) and np.asarray(png).max() < 6
     else:
+        assert set(predictions) == {"keypoints", "scores", "image_keypoints", "index"}
         assert predictions["keypoints"].shape == (12, 15, 2)
+        assert torch.allclose(predictions["image_keypoints"], predictions["keypoints"])  # no crop
+        results = json.loads((run / "predictions.json").read_text())
+        assert [r["image_id"] for r in results] == list(range(12)) and len(results[0]["keypoints"]) == 45
+
+
+def test_resume_from_last_continues_the_run(zoo, tmp_path: Path) -> None:
+    tiny_fit(zoo, "classification", tmp_path, epochs=1)
+    first = torch.load(tmp_path / "run/checkpoints/last.ckpt", weights_only=True)
+    tiny_fit(zoo, "classification", tmp_path, "--ckpt_path", "last", epochs=2)
+    second = torch.load(tmp_path / "run/checkpoints/last.ckpt", weights_only=True)
+    assert second["global_step"] == 2 * first["global_step"]
+    resumed_rows = zoo.metrics(tmp_path / "run")
+    assert {row["epoch"] for row in resumed_rows if row.get("val/acc1")} == {"1"}  # epoch 0 was not redone
 
 
 @pytest.mark.parametrize("ckpt_path", ["file", "last"])
@@ -159,14 +151,14 @@ def test_fit_refuses_a_checkpoint_that_would_run_code(
     assert not payload.marker.exists()
 
 
-def test_print_config_and_unknown_key(tmp_path: Path) -> None:
-    printed = run_zoo(["fit", *TINY["classification"], "--print_config"], tmp_path)
+def test_print_config_and_unknown_key(zoo, tmp_path: Path) -> None:
+    printed = zoo(["fit", *TINY["classification"], "--print_config"], tmp_path)
     assert "class_path: tasks.ClassificationTask" in printed.stdout and "model: resnet20" in printed.stdout
-    bad = run_zoo(["fit", *TINY["classification"], "--model.init_args.lrr", "0.1"], tmp_path, check=False)
+    bad = zoo(["fit", *TINY["classification"], "--model.init_args.lrr", "0.1"], tmp_path, check=False)
     assert bad.returncode != 0 and "lrr" in bad.stderr
 
 
-def test_ddp_two_processes_matches_one_process(tmp_path: Path) -> None:
+def test_ddp_two_processes_matches_one_process(zoo, tmp_path: Path) -> None:
     """2 CPU processes with half the batch each train like 1 process with the full batch."""
     common = [
         "--data.init_args.train_size",
@@ -183,7 +175,7 @@ def test_ddp_two_processes_matches_one_process(tmp_path: Path) -> None:
         "0.02",  # at 0.1 without warm-up both runs are still random after 2 epochs: their metrics are noise
     ]
     single, double = tmp_path / "single", tmp_path / "ddp"
-    run_zoo(
+    zoo(
         [
             "fit",
             *TINY["classification"],
@@ -195,7 +187,7 @@ def test_ddp_two_processes_matches_one_process(tmp_path: Path) -> None:
         ],
         tmp_path,
     )
-    run_zoo(
+    zoo(
         [
             "fit",
             *TINY["classification"],
@@ -213,7 +205,7 @@ def test_ddp_two_processes_matches_one_process(tmp_path: Path) -> None:
         ],
         tmp_path,
     )
-    one, two = metrics_rows(single), metrics_rows(double)
+    one, two = zoo.metrics(single), zoo.metrics(double)
     steps = [max(int(r["step"]) for r in rows) for rows in (one, two)]
     assert steps[0] == steps[1]  # 2 x 16 per step = 32: the data really was split over 2 processes
     acc = [float([r["val/acc1"] for r in rows if r.get("val/acc1")][-1]) for rows in (one, two)]

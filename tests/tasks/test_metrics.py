@@ -1,11 +1,21 @@
-"""Tests for tasks.metrics: PCK, mean joint error, segmentation metrics, losses and the U-Net weight map."""
+"""Tests for tasks.metrics: PCK, mean joint error, COCO's keypoint AP, segmentation metrics, losses and the
+U-Net weight map."""
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from tasks.metrics import PCK, MeanJointError, segmentation_loss, segmentation_metrics, unet_weight_map
+from tasks.data import PoseData
+from tasks.data.common import input_to_image
+from tasks.metrics import (
+    PCK,
+    CocoKeypointAP,
+    MeanJointError,
+    segmentation_loss,
+    segmentation_metrics,
+    unet_weight_map,
+)
 
 # two samples, three joints; sample 1 has joint 2 invisible
 GT = torch.tensor([[[0.0, 0.0], [10.0, 0.0], [0.0, 5.0]], [[0.0, 0.0], [4.0, 0.0], [0.0, 0.0]]])
@@ -182,3 +192,56 @@ def test_unet_weight_map_on_torch_batches():
     for weight, mask in zip(weights, masks, strict=True):
         np.testing.assert_array_equal(weight.numpy(), unet_weight_map(mask.numpy()))
     assert weights[1].unique().numel() == 2
+
+
+# --- COCO keypoint AP ---------------------------------------------------------------------------
+
+
+def _coco_ap_of(data: PoseData, shift_px: float = 0.0) -> dict[str, float]:
+    """COCO AP of predictions made in the validation crops: each person's true keypoints moved right by
+    ``shift_px`` image pixels, mapped back to the image as validation does (`input_to_image`)."""
+    metric = CocoKeypointAP(data.coco_ground_truth())
+    for images, target in data.val_dataloader():
+        box = target["box"]
+        crop_keypoints = target["keypoints"] + torch.tensor([shift_px, 0.0]) * (data.image_size / box[:, 2:3, None])
+        in_image = input_to_image(crop_keypoints, box, tuple(images.shape[-2:]))
+        metric.update(in_image, torch.ones(len(images)), target["image_id"])
+    return {k: round(float(v), 6) for k, v in metric.compute().items()}
+
+
+def test_coco_ap_is_one_for_perfect_predictions(coco_people) -> None:
+    data = PoseData(source="coco", root=str(coco_people), image_size=32, batch_size=4)
+    assert _coco_ap_of(data) == {"ap": 1.0, "ap50": 1.0, "ap75": 1.0}
+
+
+@pytest.mark.parametrize(
+    ("shift_px", "expected"),
+    [
+        # one labelled joint, the nose (COCO sigma 0.026), area 1600: OKS = exp(-d^2 / (8 * 1600 * 0.026^2))
+        # = exp(-d^2 / 8.6528); AP averages the thresholds .50, .55, ..., .95 that OKS reaches
+        (1.504, {"ap": 0.6, "ap50": 1.0, "ap75": 1.0}),  # OKS 0.770: .50 to .75
+        (1.650, {"ap": 0.5, "ap50": 1.0, "ap75": 0.0}),  # OKS 0.730: .50 to .70
+        (2.379, {"ap": 0.1, "ap50": 1.0, "ap75": 0.0}),  # OKS 0.520: .50 only
+        (2.520, {"ap": 0.0, "ap50": 0.0, "ap75": 0.0}),  # OKS 0.480: none
+    ],
+)
+def test_coco_ap50_and_ap75_match_a_hand_computed_oks(tmp_path, write, shift_px, expected) -> None:
+    """A 40x40 person box at (25, 15) in a 100x80 image becomes a 50x50 crop, shown at 32x32 (1.5625 image
+    px per crop px): a wrong crop-to-image map moves the prediction by a fraction of a pixel, enough to
+    cross a threshold."""
+    write.png(tmp_path / "val2017" / "p.png", write.image(80, 100))
+    nose = [61.0, 33.0, 2] + [0, 0, 0] * 16
+    person = {"id": 7, "image_id": 3, "category_id": 1, "iscrowd": 0, "bbox": [25, 15, 40, 40], "area": 1600}
+    images = [{"id": 3, "file_name": "p.png", "width": 100, "height": 80}]
+    ann = tmp_path / "annotations" / "person_keypoints_val2017.json"
+    write.coco_person_file(ann, images, [person | {"num_keypoints": 1, "keypoints": nose}])
+    data = PoseData(source="coco", root=str(tmp_path), image_size=32, batch_size=1)
+    assert _coco_ap_of(data, shift_px) == expected
+
+
+def test_coco_ap_needs_sigmas_for_other_joint_sets(coco) -> None:
+    data = PoseData(source="coco", root=str(coco), image_size=32)  # 5 joints: not COCO's 17
+    with pytest.raises(ValueError, match="one OKS sigma per joint.*give oks_sigmas"):
+        CocoKeypointAP(data.coco_ground_truth())
+    metric = CocoKeypointAP(data.coco_ground_truth(), sigmas=[0.05] * 5)
+    assert metric.compute()["ap"] == 0  # no prediction yet

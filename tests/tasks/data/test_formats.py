@@ -108,8 +108,9 @@ def test_coco_keeps_annotated_people_and_reads_metadata(tmp_path, write):
 
 def test_coco_crop_maps_keypoints_onto_the_image(tmp_path, write):
     dataset = CocoKeypoints(tmp_path, write.coco(tmp_path, ".", "ann.json"), image_size=32)
-    image, keypoints, visibility = dataset[0]
+    image, keypoints, visibility, extras = dataset[0]
     assert image.shape == (32, 32, 3) and keypoints.dtype == visibility.dtype == np.float32
+    assert extras["image_id"] == 1 and extras["box"].tolist() == [46.25, 21.25, 37.5, 37.5]
     bright = image.mean(axis=2) > 127
     ys, xs = np.nonzero(bright)
     assert np.allclose(keypoints[0], [xs.mean(), ys.mean()], atol=0.3)  # the nose sits on the dot

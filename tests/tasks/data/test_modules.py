@@ -76,7 +76,8 @@ def test_real_sources(imagefolder, maskfolder, coco):
 
     data = PoseData(source="coco", root=str(coco), image_size=32, batch_size=2, train_size=1)
     assert data.joint_names[1] == "left_eye" and data.flip_pairs == [(1, 2), (3, 4)]
-    assert len(data.dataset(train=True)) == 1 and len(data.dataset(train=False)) == 2
+    # a COCO subset is drawn by image: the one image holds both people
+    assert len(data.dataset(train=True)) == 2 and len(data.dataset(train=False)) == 2
     _, target = next(iter(data.val_dataloader()))
     assert target["keypoints"].shape == (2, 5, 2)
 
@@ -93,10 +94,10 @@ def test_cifar_source(cifar10):
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda: ClassificationData(source="mnist"), r"'synthetic', 'cifar', 'imagefolder'"),
+        (lambda: ClassificationData(source="mnist"), r"synthetic, cifar, imagefolder"),
         (lambda: PoseData(source="coco"), "root"),
         (lambda: SegmentationData(source="maskfolder", root="x"), "num_classes"),
-        (lambda: SegmentationData(num_classes=3), "num_classes=3"),
+        (lambda: SegmentationData(num_classes=3).num_classes, "num_classes=3 but the synthetic scenes have 6"),
         (lambda: ClassificationData(batch_size=0), "batch_size"),
     ],
 )
@@ -134,9 +135,9 @@ def test_skip_bad_skips_damaged_items_and_counts_them_at_the_end(damaged):
             batches = list(loader)
             assert [len(masks) for _, masks in batches] == [1]
     assert len([w for w in caught if "skipping a bad item" in str(w.message)]) == 2
-    skipped = data.skipped(train=True)
+    skipped = data.skipped("train")
     assert len(skipped) == 2 and any("1.png" in s for s in skipped) and any("is 5x5" in s for s in skipped)
-    assert data.skipped(train=False) == []
+    assert data.skipped("val") == []
     with pytest.warns(UserWarning, match=r"skip_bad: skipped 2 bad items of the training split"):
         data.teardown("fit")
 
@@ -157,4 +158,4 @@ def test_a_rebuilt_loader_lets_the_old_one_go_and_keeps_its_skipped_items(damage
         assert [len(masks) for _, masks in data.train_dataloader()] == [1]
     gc.collect()
     assert gone() is None
-    assert len(data.skipped(train=True)) == 2
+    assert len(data.skipped("train")) == 2
