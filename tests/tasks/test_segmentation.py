@@ -9,6 +9,7 @@ import torch
 from tasks import SegmentationTask
 from tasks.data import SegmentationData
 from tasks.metrics import segmentation_loss, unet_weight_map
+from tasks.segmentation import mask_in_image
 from zoo.models.unet import valid_output_size
 
 
@@ -115,3 +116,31 @@ def test_hourglass_loss_sums_the_stacks_and_metrics_use_the_last():
     both = _metric_values(task, [torch.randn_like(output[0]) * 100, output[-1]], mask)
     assert torch.allclose(both["val/miou"], last["val/miou"])
     assert torch.equal(task.predict(images)["mask"], output[-1].argmax(1))
+
+
+def _halves(size: int) -> torch.Tensor:
+    """Logits (3, size, size) of class 1 on the left half and class 2 on the right half."""
+    logits = torch.zeros(3, size, size)
+    logits[1, :, : size // 2] = logits[2, :, size // 2 :] = 5.0
+    return logits
+
+
+def test_mask_in_image_resamples_the_scores_to_the_images_own_size() -> None:
+    # an 8x8 input that showed a whole 30x20 image (resized): the boundary at input x = 4 is image x = 15
+    mask = mask_in_image(_halves(8), torch.tensor([0.0, 0.0, 30.0, 20.0]), (20, 30), (8, 8))
+    assert mask.shape == (20, 30) and mask.dtype == torch.uint8
+    assert (mask[:, :15] == 1).all() and (mask[:, 15:] == 2).all()
+
+
+def test_mask_in_image_marks_what_a_valid_padding_unet_did_not_see() -> None:
+    # the logits cover the centre 4x4 of an 8x8 input showing a 16x16 image: image pixels 4..11
+    mask = mask_in_image(_halves(4), torch.tensor([0.0, 0.0, 16.0, 16.0]), (16, 16), (8, 8))
+    seen = torch.zeros(16, 16, dtype=torch.bool)
+    seen[4:12, 4:12] = True
+    assert (mask[~seen] == 255).all() and (mask[4:12, 4:8] == 1).all() and (mask[4:12, 8:12] == 2).all()
+
+
+def test_mask_in_image_resamples_a_large_image_in_row_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    whole = mask_in_image(_halves(8), torch.tensor([0.0, 0.0, 30.0, 20.0]), (20, 30), (8, 8))
+    monkeypatch.setattr("tasks.segmentation.MASK_CHUNK", 3 * 30 * 3)  # 3 rows at a time
+    assert torch.equal(mask_in_image(_halves(8), torch.tensor([0.0, 0.0, 30.0, 20.0]), (20, 30), (8, 8)), whole)

@@ -58,3 +58,35 @@ def test_unknown_preset_name_suggests_the_shipped_ones(tmp_path: Path) -> None:
         load_preset("quik")
     with pytest.raises(PresetError, match="does not exist"):
         load_preset(str(tmp_path / "missing.yaml"))
+
+
+def test_data_settings_are_checked_before_any_cell_runs(tiny, tmp_path: Path, imagefolder: Path) -> None:
+    cells = [
+        f"  - {{model: resnet20, task: classification, source: imagefolder, root: {tmp_path / 'nowhere'}}}\n",
+        f"  - {{model: resnet20, task: classification, source: imagenet, root: {imagefolder}}}\n",
+        f"  - {{model: resnet20, task: classification, source: imagefolder, root: {imagefolder}, num_clases: 2}}\n",
+        f"  - {{model: resnet20, task: classification, source: imagefolder, root: {imagefolder}, name: ok}}\n",
+    ]
+    with pytest.raises(PresetError) as info:
+        parse_preset(tiny.header + "".join(cells))
+    lines = [line.strip() for line in str(info.value).splitlines()[1:]]
+    assert len(lines) == 3  # one line per problem, the good cell has none
+    assert lines[0].startswith("cell #1 (classification/resnet20): root ") and "nowhere is not a folder" in lines[0]
+    assert lines[1].startswith("cell #2") and "source='imagenet'" in lines[1] and "imagefolder" in lines[1]
+    assert lines[2].startswith("cell #3") and "'num_clases'" in lines[2]
+
+
+def test_a_cells_data_settings_reach_its_data_module(tiny, tmp_path: Path, maskfolder: Path) -> None:
+    text = tiny.header.replace("cells:", "tasks: {segmentation: {source: maskfolder, num_classes: 3}}\ncells:")
+    cell = "  - {model: unet_same, task: segmentation, root: maskfolder, model_kwargs: {base_width: 4}}\n"
+    (segmentation,) = parse_preset(text + cell, base=maskfolder.parent).cells  # a relative root, from base
+    assert segmentation.data == {"source": "maskfolder", "root": str(maskfolder)}
+    module, data = segmentation.build()
+    assert data.num_classes == module.num_classes == 3 and module.hparams_initial["num_classes"] == 3
+
+
+def test_the_folders_preset_asks_for_its_paths() -> None:
+    with pytest.raises(PresetError) as info:
+        load_preset("folders")
+    lines = [line.strip() for line in str(info.value).splitlines()[1:]]
+    assert len(lines) == 12 and all("/path/to/" in line and "is not a folder" in line for line in lines)

@@ -110,3 +110,47 @@ def test_bad_preset_stops_before_any_cell_runs(tmp_path: Path, tiny) -> None:
     message = str(exit_.value.code)
     assert "cell #2 (classification/resnet2O)" in message and "resnet20" in message
     assert not out.exists()
+
+
+FOLDERS = """\
+description: two families on two tasks, on the user's folders
+defaults: {{steps: 2, num_workers: 0, batch_size: 2, val_size: 2, image_size: 32}}
+timing: {{warmup: 1, repeats: 2}}
+tasks:
+  classification: {{source: imagefolder, root: {imagefolder}}}
+  segmentation: {{source: maskfolder, root: maskfolder, num_classes: 3}}
+cells:
+  - {{model: resnet20, task: classification, model_kwargs: {{widths: [4, 4, 8]}}}}
+  - {{model: unet_same, task: classification, model_kwargs: {{base_width: 4}}}}
+  - {{model: resnet18, task: segmentation, model_kwargs: {{widths: [4, 4, 8, 8]}}}}
+  - {{model: unet_same, task: segmentation, model_kwargs: {{base_width: 4}}}}
+"""
+
+
+def test_bench_on_the_users_folders_records_which_data_each_cell_used(
+    tmp_path: Path, imagefolder: Path, maskfolder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the mask folder's root is relative: to the folder the bench starts in
+    preset = tmp_path / "folders.yaml"
+    preset.write_text(FOLDERS.format(imagefolder=imagefolder))
+    out = tmp_path / "bench"
+    main(["--preset", str(preset), "--out", str(out)])
+
+    rows = {(r["task"], r["name"]): r for r in csv.DictReader((out / "leaderboard.csv").open())}
+    data = {"classification": ("imagefolder", str(imagefolder)), "segmentation": ("maskfolder", str(maskfolder))}
+    assert sorted(rows) == [
+        ("classification", "resnet20"),
+        ("classification", "unet_same"),
+        ("segmentation", "resnet18"),
+        ("segmentation", "unet_same"),
+    ]
+    for (task, _), row in rows.items():
+        assert row["status"] == "ok" and 0 <= float(row["metric"]) <= 1
+        assert (row["source"], row["root"]) == data[task]
+    markdown = (out / "leaderboard.md").read_text()
+    assert f"| maskfolder {maskfolder} |" in markdown and f"| imagefolder {imagefolder} |" in markdown
+    cells = [json.loads(p.read_text()) for p in (out / "cells").glob("*.json")]
+    segmentation = next(c for c in cells if c["cell"] == "segmentation/unet_same")
+    config = read_run(out / segmentation["run_dir"])["config"]
+    assert (config["data/source"], config["data/root"]) == data["segmentation"]
+    assert config["num_classes"] == 3  # the data's num_classes reached the task too

@@ -7,9 +7,11 @@ import signal
 import numpy as np
 import pytest
 import torch
+from torch.utils.data import Subset
 
 from tasks.data.common import BadItemError
-from tasks.data.datasets import BadItem, TaskDataset, collate_good, worker_init
+from tasks.data.datasets import BadItem, PredictItems, TaskDataset, collate_good, item_info, worker_init
+from tasks.data.formats import MaskFolderDataset
 from tasks.data.sampling import ItemKey
 from tasks.data.synthetic import SyntheticFigures
 from tasks.data.transforms import build_transforms
@@ -68,3 +70,18 @@ def test_workers_ignore_ctrl_c():
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_predict_items_name_each_image_and_the_region_the_input_shows(maskfolder):
+    reader = MaskFolderDataset(maskfolder / "val", num_classes=3)
+    items = PredictItems(Subset(reader, [2, 0]))
+    image, info = items[0]
+    assert image.shape == (12, 10, 3) and info["name"] == "2.png" and info["index"] == 0
+    assert info["box"].tolist() == [0.0, 0.0, 10.0, 12.0] and info["size"].tolist() == [12, 10]
+    assert info["image_id"] == 2 and info["category_id"] == 1
+
+
+def test_item_info_of_a_reader_without_files_is_its_index():
+    figures = SyntheticFigures(3, image_size=16)
+    info = item_info(figures, 2, figures[2][0])
+    assert info["name"] == "000002" and info["image_id"] == 2 and info["box"].tolist() == [0, 0, 16, 16]

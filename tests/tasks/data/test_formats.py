@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from tasks.data.common import BadItemError
-from tasks.data.formats import CifarPickles, CocoKeypoints, ImageFolderDataset, MaskFolderDataset
+from tasks.data.formats import CifarPickles, CocoKeypoints, ImageFiles, ImageFolderDataset, MaskFolderDataset
 
 
 def test_cifar10_reads_batches_labels_and_names(cifar10):
@@ -177,3 +177,44 @@ def test_skip_bad_drops_the_bad_annotation_with_a_warning(tmp_path, write):
     with pytest.warns(UserWarning, match=r"skipping a bad item: annotation 1 \(id 2\)"):
         dataset = CocoKeypoints(tmp_path, ann_file, image_size=32, skip_bad=True)
     assert len(dataset) == 1 and len(dataset.skipped) == 1 and "12 values" in dataset.skipped[0]
+
+
+def test_coco_items_know_their_image_and_the_ground_truth_of_some_images(tmp_path, write):
+    dataset = CocoKeypoints(tmp_path, write.coco(tmp_path, ".", "ann.json"), image_size=32)
+    assert dataset.groups == [1, 1]  # both people are on image 1
+    assert dataset.info(0) == {
+        "name": "a.png",
+        "image_id": 1,
+        "category_id": 1,
+        "box": pytest.approx([46.25, 21.25, 37.5, 37.5]),
+        "size": (100, 120),
+    }
+    truth = dataset.ground_truth({1})
+    assert [a["id"] for a in truth["annotations"]] == [1, 2, 3, 4]  # crowds and empty people too: COCO ignores them
+    assert [c["id"] for c in truth["categories"]] == [1] and len(truth["images"]) == 1
+    assert all(a["area"] > 0 for a in truth["annotations"])  # the box's area where the file has none
+    assert dataset.ground_truth({2}) == {"images": [], "annotations": [], "categories": truth["categories"]}
+
+
+def test_image_files_are_found_recursively_in_sorted_order(tmp_path, write):
+    for name in ("b.png", "a/c.jpg", "a/b/d.PNG"):
+        write.png(tmp_path / name, write.image(12, 20))  # PIL picks the format from the suffix
+    (tmp_path / "readme.txt").write_text("not an image")
+    files = ImageFiles(tmp_path)
+    assert [files.info(i)["name"] for i in range(len(files))] == ["a/b/d.PNG", "a/c.jpg", "b.png"]
+    assert files[2][0].shape == (12, 20, 3)
+
+
+def test_image_files_as_square_crops_pad_the_whole_image(tmp_path, write):
+    write.png(tmp_path / "wide.png", write.image(12, 20))
+    files = ImageFiles(tmp_path, crop_size=16)
+    (crop,) = files[0]
+    assert crop.shape == (16, 16, 3) and crop[:3].max() == 0 and crop[-3:].max() == 0  # black bands
+    assert files.info(0)["box"].tolist() == [0.0, -4.0, 20.0, 20.0] and files.info(0)["size"] == (12, 20)
+
+
+def test_image_files_refuse_a_missing_or_empty_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match="must be a folder of images"):
+        ImageFiles(tmp_path / "missing")
+    with pytest.raises(FileNotFoundError, match="no images"):
+        ImageFiles(tmp_path)

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from tasks.data.common import BadItemError
-from tasks.data.modules import ClassificationData, PoseData, SegmentationData
+from tasks.data.modules import ClassificationData, PoseData, SegmentationData, draw_subset
 
 SMALL = {"batch_size": 4, "train_size": 8, "val_size": 4}
 
@@ -159,3 +159,33 @@ def test_a_rebuilt_loader_lets_the_old_one_go_and_keeps_its_skipped_items(damage
     gc.collect()
     assert gone() is None
     assert len(data.skipped("train")) == 2
+
+
+def test_a_subset_drawn_by_group_keeps_whole_groups():
+    groups = [1, 1, 2, 3, 3, 3, 4]
+    drawn = draw_subset(len(groups), 3, np.random.default_rng(0), groups)
+    kept = {groups[i] for i in drawn}
+    assert len(drawn) >= 3 and sorted(drawn) == [i for i, g in enumerate(groups) if g in kept]
+    assert len(draw_subset(7, 3, np.random.default_rng(0))) == 3
+
+
+def test_coco_validation_ground_truth_covers_the_drawn_images(coco_people):
+    data = PoseData(source="coco", root=str(coco_people), image_size=32, val_size=2)
+    people = data.dataset(train=False).source
+    images = {people.dataset.groups[i] for i in people.indices}
+    truth = data.coco_ground_truth()
+    assert {image["id"] for image in truth["images"]} == images
+    assert len(people) == len(truth["annotations"])  # every person of a drawn image, none of the others
+    assert PoseData().coco_ground_truth() is None
+
+
+def test_predicting_a_folder_reads_no_training_data(tmp_path, write):
+    write.png(tmp_path / "photos" / "x.png", write.image(30, 40))
+    data = PoseData(source="coco", root=str(tmp_path / "gone"), image_size=32, predict_root=str(tmp_path / "photos"))
+    data.setup("predict")
+    assert data.num_joints is None and data.flip_pairs is None and data.coco_ground_truth() is None
+    images, info = next(iter(data.predict_dataloader()))
+    assert images.shape == (1, 3, 32, 32) and info["name"] == ["x.png"]
+    assert info["box"].tolist() == [[0.0, -5.0, 40.0, 40.0]]  # the whole image, padded to a square
+    with pytest.raises(FileNotFoundError):
+        data.setup("fit")  # the training data is read again once fitting
