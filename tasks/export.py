@@ -1,10 +1,10 @@
 """`zoo export <checkpoint> <out.safetensors>`: the network of a zoo task's Lightning checkpoint as
-safetensors, the format that cannot run code when loaded (DESIGN.md section 7).
+safetensors, the format that cannot run code when loaded (docs/reliability.md).
 
 The checkpoint is read with ``torch.load(weights_only=True)`` (`zoo.weights.read_torch_file`). The
 file written holds the task network's weights (the ``net.`` entries of the task's state dict) and,
 as metadata, the model name, the task and the `zoo.create_model` options, output size included,
-so that ``zoo.registry.load_model(out)`` rebuilds the same network with the same outputs.
+so that ``zoo.load_model(out)`` rebuilds the same network with the same outputs.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(
         prog="zoo export",
         description="Write the network of a zoo checkpoint as safetensors, with the model name, task and options "
-        "as metadata; zoo.registry.load_model(out) rebuilds it.",
+        "as metadata; zoo.load_model(out) rebuilds it.",
     )
     parser.add_argument("checkpoint", type=Path, help="a Lightning checkpoint written by `zoo fit`")
     parser.add_argument("out", type=Path, help="the safetensors file to write")

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from tasks.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from zoo.constants import IMAGENET_MEAN, IMAGENET_STD
 
 
 def to_uint8_images(images: torch.Tensor) -> list[np.ndarray]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import torch
 
+from .factory import create_model
 from .measure import count_gflops, count_params
-from .registry import create_model, get_spec, list_models
+from .registry import get_spec, list_models
 
 
 def markdown(header: list[str], rows: list[list[str]], right: frozenset[int] = frozenset()) -> str:

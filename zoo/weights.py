@@ -1,5 +1,5 @@
 """Loading weights that others send, without running code from them, and with errors that say what
-does not fit (DESIGN.md section 7).
+does not fit.
 
 A ``.pt``/``.pth``/``.ckpt`` file is a pickle, and unpickling can call any function the file names:
 a checkpoint can run code on the machine that opens it. So archzoo reads torch files only with
@@ -8,7 +8,7 @@ everything else, and it writes the weights it exports as safetensors (a JSON hea
 bytes, no code). `read_weights` reads either kind; `load_weights` puts a state dict into a model
 and, when it does not fit, names the first missing, unexpected and mis-shaped keys and the model.
 `save_weights` writes the safetensors file of ``zoo export``, with the model's name, task and
-options in its metadata so `zoo.registry.load_model` can rebuild it.
+options in its metadata so `zoo.load_model` can rebuild it.
 """
 
 from __future__ import annotations

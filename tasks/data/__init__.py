@@ -10,11 +10,10 @@ from tasks.data.formats import CifarPickles, CocoKeypoints, ImageFolderDataset, 
 from tasks.data.modules import ClassificationData, PoseData, SegmentationData
 from tasks.data.sampling import EpochSampler, ItemKey, ResumableLoader
 from tasks.data.synthetic import SyntheticFigures, SyntheticScenes, SyntheticShapes
-from tasks.data.transforms import TASKS, TaskTransform, build_transforms
+from tasks.data.transforms import TaskTransform, build_transforms
 
 __all__ = [
     "IGNORE_INDEX",
-    "TASKS",
     "BadItem",
     "BadItemError",
     "CifarPickles",

@@ -27,10 +27,8 @@ import albumentations as A  # noqa: E402
 from albumentations.pytorch import ToTensorV2  # noqa: E402
 
 from tasks.data.common import IGNORE_INDEX, flip_permutation, inside_image
-
-TASKS = ("classification", "segmentation", "pose")
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from zoo.constants import IMAGENET_MEAN, IMAGENET_STD
+from zoo.registry import TASKS
 
 PoseTarget = dict[str, torch.Tensor]
 

@@ -1,5 +1,5 @@
 """Tests for tasks.export (`zoo export`): the network of a real Lightning checkpoint of each task, as
-safetensors that `zoo.registry.load_model` rebuilds with identical outputs; a checkpoint that would
+safetensors that `zoo.load_model` rebuilds with identical outputs; a checkpoint that would
 run code when unpickled is refused, naming the file, and runs nothing."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from tasks import ClassificationTask, PoseTask, SegmentationTask
 from tasks.cli import main as zoo_main
 from tasks.data import ClassificationData, PoseData, SegmentationData
 from tasks.export import export_checkpoint, main
-from zoo.registry import load_model
+from zoo import load_model
 from zoo.weights import read_metadata
 
 DATA = {"image_size": 32, "batch_size": 4, "train_size": 4, "val_size": 4}

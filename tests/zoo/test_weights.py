@@ -13,7 +13,7 @@ import torchvision
 from safetensors.torch import save_file
 
 import zoo
-from zoo.registry import load_model
+from zoo import load_model
 from zoo.weights import (
     UnsafeFileError,
     WeightsMismatchError,

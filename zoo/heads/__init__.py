@@ -1,7 +1,7 @@
 """Heads that turn any backbone's features into class logits, a segmentation map or heatmaps."""
 
 from .classifier import Classifier
-from .decoder import UNetDecoder, distinct_scales
 from .heatmap import HeatmapHead, HeatmapModel
+from .unet import UNet, UNetDecoder, distinct_scales
 
-__all__ = ["Classifier", "HeatmapHead", "HeatmapModel", "UNetDecoder", "distinct_scales"]
+__all__ = ["Classifier", "HeatmapHead", "HeatmapModel", "UNet", "UNetDecoder", "distinct_scales"]

@@ -1,10 +1,25 @@
-"""The four families, each a composition of `zoo.blocks`: ResNet, DenseNet, U-Net, stacked hourglass."""
+"""The four families, each a composition of `zoo.blocks`: ResNet, DenseNet, U-Net, stacked hourglass.
 
+Importing a family's module registers its configurations (`zoo.registry`). The four are imported in
+the order `zoo.list_models()` lists them; any other module of this package is a family too and is
+imported after them, so a new family needs no line here.
+"""
+
+import importlib
+import pkgutil
+
+# isort: off
 from .base import Backbone, ClassifierBackbone, check_images, he_init
-from .densenet import DenseNet
-from .hourglass import StackedHourglass
 from .resnet import ResNet
-from .unet import UNet, UNetEncoder, nearest_valid_sizes, valid_output_size
+from .densenet import DenseNet
+from .unet import UNetEncoder, nearest_valid_sizes, valid_output_size
+from .hourglass import StackedHourglass
+
+# isort: on
+
+for _family in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_family.name}")
+del _family
 
 __all__ = [
     "Backbone",
@@ -12,7 +27,6 @@ __all__ = [
     "DenseNet",
     "ResNet",
     "StackedHourglass",
-    "UNet",
     "UNetEncoder",
     "check_images",
     "he_init",

@@ -3,6 +3,8 @@ classification head API of timm (`forward_features`, `forward_head`, `reset_clas
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import nn
 
@@ -50,6 +52,8 @@ class Backbone(nn.Module):
 
     in_chans: int
     feature_info: list[dict]
+    headless: ClassVar[dict] = {}
+    """The arguments that build the backbone without a task head (for a head to sit on it)."""
 
     def check_input(self, x: torch.Tensor) -> None:
         check_images(x, self.in_chans, type(self).__name__)
@@ -72,6 +76,7 @@ class ClassifierBackbone(Backbone):
     attribute name is configurable so torchvision's key names (``fc``, ``classifier``) hold."""
 
     classifier_name = "fc"
+    headless: ClassVar[dict] = {"num_classes": 0}
 
     def _init_classifier(self, num_classes: int, drop_rate: float = 0.0) -> None:
         self.num_classes, self.drop_rate = num_classes, drop_rate

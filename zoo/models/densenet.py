@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from zoo.blocks import DenseBlock, Transition, make_act, make_conv, make_norm
+from zoo.registry import Family, ModelSpec, register, register_family
 
 from .base import ClassifierBackbone, he_init
 
@@ -99,3 +100,55 @@ class DenseNet(ClassifierBackbone):
                 features.append(x)
         features[-1] = F.relu(features[-1])  # the final BN-ReLU before pooling, as torchvision
         return features
+
+
+# --- the papers' configurations ----------------------------------------------------------------------
+register_family(Family("densenet", heads={"classification": "own", "segmentation": "unet", "pose": "heatmap"}))
+
+
+def _register_configurations() -> None:
+    """DenseNet-121..264 and -161 (ImageNet, Huang et al. 2017, table 1), and the CIFAR nets of table 2:
+    DenseNet (L=40, k=12) and DenseNet-BC (bottleneck and compression 0.5)."""
+    paper, imagenet, cifar = "Huang et al. 2017", (3, 224, 224), (3, 32, 32)
+
+    def add(name: str, input_size: tuple[int, int, int], table: str, **kwargs: object) -> None:
+        spec = ModelSpec(
+            family="densenet",
+            cls=DenseNet,
+            kwargs=kwargs,
+            input_size=input_size,
+            native_task="classification",
+            paper=f"{paper}, {table}",
+        )
+        register(name, spec)
+
+    for name, k, blocks, init in [
+        ("densenet121", 32, (6, 12, 24, 16), 64),
+        ("densenet169", 32, (6, 12, 32, 32), 64),
+        ("densenet201", 32, (6, 12, 48, 32), 64),
+        ("densenet264", 32, (6, 12, 64, 48), 64),
+        ("densenet161", 48, (6, 12, 36, 24), 96),
+    ]:
+        add(name, imagenet, "table 1", growth_rate=k, block_config=blocks, num_init_features=init)
+    for name, k, depth, bc in [
+        ("densenet40_k12", 12, 40, False),
+        ("densenet_bc100_k12", 12, 100, True),
+        ("densenet_bc250_k24", 24, 250, True),
+        ("densenet_bc190_k40", 40, 190, True),
+    ]:
+        n = (depth - 4) // (6 if bc else 3)
+        add(
+            name,
+            cifar,
+            "table 2",
+            growth_rate=k,
+            block_config=(n,) * 3,
+            num_init_features=2 * k if bc else 16,
+            bn_size=4 if bc else 0,
+            compression=0.5 if bc else 1.0,
+            stem="cifar",
+            num_classes=10,
+        )
+
+
+_register_configurations()

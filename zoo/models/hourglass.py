@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from zoo.blocks import ConvNormAct, Hourglass, Residual, make_conv
+from zoo.registry import Family, ModelSpec, register, register_family
 
 from .base import Backbone, check_images, he_init
 
@@ -27,6 +28,8 @@ class StackedHourglass(Backbone):
         upsample_outputs: resize each prediction to the input size (segmentation).
     Returns (forward): the list of every stack's prediction, last one best.
     """
+
+    headless = {"num_outputs": None}
 
     def __init__(
         self,
@@ -94,3 +97,30 @@ class StackedHourglass(Backbone):
         if self.upsample_outputs:
             preds = [F.interpolate(p, size=x.shape[-2:], mode="bilinear", align_corners=False) for p in preds]
         return preds
+
+
+# --- the paper's configurations ----------------------------------------------------------------------
+register_family(
+    Family(
+        "hourglass",
+        heads={"classification": "pooled", "segmentation": "self", "pose": "self"},
+        task_kwargs={"segmentation": {"upsample_outputs": True}},  # class maps at the input's size
+    )
+)
+
+
+def _register_configurations() -> None:
+    """1, 2, 4 and 8 stacks: 256x256 in, heatmaps at 64x64 (sec. 3.2); 8 in the paper's results."""
+    for stacks in (1, 2, 4, 8):
+        spec = ModelSpec(
+            family="hourglass",
+            cls=StackedHourglass,
+            kwargs=dict(num_stacks=stacks),
+            input_size=(3, 256, 256),
+            native_task="pose",
+            paper="Newell et al. 2016",
+        )
+        register(f"hourglass{stacks}", spec)
+
+
+_register_configurations()

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from zoo.blocks import BasicBlock, Bottleneck, ResidualBlock, make_act, make_conv, make_norm
+from zoo.registry import Family, ModelSpec, register, register_family
 
 from .base import ClassifierBackbone, he_init
 
@@ -136,3 +137,45 @@ class ResNet(ClassifierBackbone):
         if self.final_norm is not None:
             features[-1] = torch.relu(self.final_norm(features[-1]))
         return features
+
+
+# --- the papers' configurations ----------------------------------------------------------------------
+register_family(Family("resnet", heads={"classification": "own", "segmentation": "unet", "pose": "heatmap"}))
+
+
+def _register_configurations() -> None:
+    """ResNet-18..200 (ImageNet, table 1; 200 from the Identity Mappings paper), the CIFAR ResNets with
+    option A shortcuts and their plain twins (sec. 4.2, fig. 6), and the pre-activation CIFAR nets."""
+    he15, he16 = "He et al. 2015", "He et al. 2016 (Identity Mappings)"
+    imagenet, cifar = (3, 224, 224), (3, 32, 32)
+
+    def add(name: str, input_size: tuple[int, int, int], paper: str, **kwargs: object) -> None:
+        spec = ModelSpec(
+            family="resnet", cls=ResNet, kwargs=kwargs, input_size=input_size, native_task="classification", paper=paper
+        )
+        register(name, spec)
+
+    for depth, block, layers in [
+        (18, BasicBlock, [2, 2, 2, 2]),
+        (34, BasicBlock, [3, 4, 6, 3]),
+        (50, Bottleneck, [3, 4, 6, 3]),
+        (101, Bottleneck, [3, 4, 23, 3]),
+        (152, Bottleneck, [3, 8, 36, 3]),
+        (200, Bottleneck, [3, 24, 36, 3]),
+    ]:
+        add(f"resnet{depth}", imagenet, he15 if depth < 200 else he16, block=block, layers=layers)
+    for depth in (20, 32, 44, 56, 110, 1202):  # 6n+2 layers
+        n = (depth - 2) // 6
+        add(f"resnet{depth}", cifar, f"{he15}, sec. 4.2", block=BasicBlock, layers=[n] * 3, stem="cifar",
+            shortcut="A", num_classes=10)  # fmt: skip
+    for depth in (20, 32, 44, 56, 110):
+        n = (depth - 2) // 6
+        add(f"plain{depth}", cifar, f"{he15}, fig. 6", block=BasicBlock, layers=[n] * 3, stem="cifar", plain=True,
+            num_classes=10)  # fmt: skip
+    for depth, block in [(110, BasicBlock), (164, Bottleneck), (1001, Bottleneck)]:
+        n = (depth - 2) // (6 if block is BasicBlock else 9)
+        add(f"preact_resnet{depth}", cifar, he16, block=block, layers=[n] * 3, stem="cifar", order="pre",
+            num_classes=10)  # fmt: skip
+
+
+_register_configurations()

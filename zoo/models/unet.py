@@ -1,10 +1,11 @@
 """U-Net (Ronneberger et al. 2015, "U-Net: Convolutional Networks for Biomedical Image
-Segmentation", sec. 2 and fig. 1), with any zoo backbone as its encoder.
+Segmentation", sec. 2 and fig. 1): the family's backbone and its configurations.
 
 `UNetEncoder` is the paper's contracting path (DoubleConv, then ``depth`` Down steps doubling the
-width); `zoo.heads.UNetDecoder` is the expanding path on any backbone's ``feature_info``, so ``UNet(resnet34)``
-is what segmentation_models_pytorch calls a Unet with a ResNet-34 encoder. ``padding="valid"`` is
-the paper's net (572x572 in, 388x388 out); ``padding="same"`` returns the input's size for any size.
+width); the expanding path is a head, `zoo.heads.UNet`, that sits on any backbone's ``feature_info``,
+so the family also registers ``unet_<name>`` for every ResNet and DenseNet: what
+segmentation_models_pytorch calls a Unet with that encoder. ``padding="valid"`` is the paper's net
+(572x572 in, 388x388 out); ``padding="same"`` returns the input's size for any size.
 """
 
 from __future__ import annotations
@@ -12,13 +13,12 @@ from __future__ import annotations
 import itertools
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from zoo.blocks import DoubleConv, Down, make_conv
-from zoo.heads.decoder import UNetDecoder
+from zoo.blocks import DoubleConv, Down
+from zoo.registry import DEFAULT_SEG_CLASSES, Family, ModelSpec, derive, get_family, register, register_family
 
-from .base import Backbone, check_images, he_init
+from .base import Backbone, check_images
 
 
 def valid_output_size(size: int, depth: int) -> int | None:
@@ -86,38 +86,54 @@ class UNetEncoder(Backbone):
         return features
 
 
-class UNet(Backbone):
-    """Encoder, decoder and a 1x1 conv to ``num_classes`` maps.
+RONNEBERGER = "Ronneberger et al. 2015"
+UNET = register_family(
+    Family(
+        "unet",
+        heads={"classification": "pooled", "segmentation": "unet", "pose": "unet"},
+        task_kwargs={"pose": {"out_reduction": 4}},  # the decoder stops at stride 4 for heatmaps
+    )
+)
+register(
+    "unet",
+    ModelSpec(
+        family="unet",
+        cls=UNetEncoder,
+        kwargs=dict(in_chans=1, padding="valid", norm="none"),
+        input_size=(1, 572, 572),
+        native_task="segmentation",
+        paper=f"{RONNEBERGER}, fig. 1",
+        head_kwargs=dict(num_classes=2),
+    ),
+)
+register(
+    "unet_same",
+    ModelSpec(
+        family="unet",
+        cls=UNetEncoder,
+        kwargs=dict(in_chans=3, padding="same", norm="batch"),
+        input_size=(3, 256, 256),
+        native_task="segmentation",
+        paper=f"{RONNEBERGER}, padded, with BN",
+        head_kwargs=dict(num_classes=2),
+    ),
+)
 
-    With the paper's valid padding the output is smaller than the input (572 -> 388); otherwise
-    the output is at ``out_reduction`` of the input (1: the input's size, resized bilinearly when
-    the encoder's shallowest feature is coarser, as with a ResNet's stride-2 stem).
-    """
 
-    def __init__(
-        self,
-        encoder: Backbone,
-        num_classes: int = 2,
-        decoder_channels: list[int] | None = None,
-        up_mode: str = "transpose",
-        padding: str = "same",
-        norm: str = "batch",
-        out_reduction: int = 1,
-    ) -> None:
-        super().__init__()
-        self.encoder, self.num_classes, self.out_reduction = encoder, num_classes, out_reduction
-        self.in_chans, self.feature_info = encoder.in_chans, encoder.feature_info
-        self.decoder = UNetDecoder(encoder.feature_info, decoder_channels, up_mode, padding, norm, out_reduction)
-        self.head = make_conv(self.decoder.out_chs, num_classes, 1, bias=True)
-        self.valid = padding == "valid"
-        he_init(self.decoder)
+def unet_on_encoder(name: str, spec: ModelSpec) -> tuple[str, ModelSpec] | None:
+    """``unet_<name>``: the U-Net decoder on the backbone of every model whose family segments with it."""
+    if spec.family == UNET.name or get_family(spec.family).heads["segmentation"] != "unet":
+        return None
+    derived = ModelSpec(
+        family=UNET.name,
+        cls=spec.cls,
+        kwargs=dict(spec.kwargs),
+        input_size=spec.input_size,
+        native_task="segmentation",
+        paper=f"{RONNEBERGER} decoder on {name}",
+        head_kwargs=dict(num_classes=DEFAULT_SEG_CLASSES),
+    )
+    return f"unet_{name}", derived
 
-    def forward_intermediates(self, x: torch.Tensor) -> list[torch.Tensor]:
-        return self.encoder.forward_intermediates(x)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.head(self.decoder(self.forward_intermediates(x)))
-        if not self.valid and self.decoder.reduction != self.out_reduction:
-            size = [-(-s // self.out_reduction) for s in x.shape[-2:]]
-            out = F.interpolate(out, size=size, mode="bilinear", align_corners=False)
-        return out
+derive(unet_on_encoder)

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from tasks.data.transforms import IMAGENET_MEAN, IMAGENET_STD, TaskTransform, build_transforms
+from tasks.data.transforms import TaskTransform, build_transforms
+from zoo.constants import IMAGENET_MEAN, IMAGENET_STD
 
 SIZE = 48
 

@@ -6,17 +6,15 @@ import torch
 from torch import nn
 
 import zoo
-from zoo.models import UNet, UNetEncoder, nearest_valid_sizes, valid_output_size
-
-
-def n_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
+from zoo.heads import UNet
+from zoo.measure import count_params
+from zoo.models import UNetEncoder, nearest_valid_sizes, valid_output_size
 
 
 def test_paper_unet_parameter_count_and_structure():
     with torch.device("meta"):
         model = zoo.create_model("unet")
-    assert round(n_params(model) / 1e6, 1) == 31.0
+    assert round(count_params(model) / 1e6, 1) == 31.0
     assert [f["num_chs"] for f in model.feature_info] == [64, 128, 256, 512, 1024]
     assert not any(isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)) for m in model.modules())
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]

@@ -1,11 +1,15 @@
-"""The U-Net expanding path as a head for any backbone (Ronneberger et al. 2015, sec. 2)."""
+"""The U-Net expanding path as a head for any backbone (Ronneberger et al. 2015, sec. 2): `UNetDecoder`,
+and `UNet`, an encoder with the decoder and a 1x1 conv to class maps, so ``UNet(resnet34)`` is what
+segmentation_models_pytorch calls a Unet with a ResNet-34 encoder."""
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from zoo.blocks import Up
+from zoo.blocks import Up, make_conv
+from zoo.models.base import Backbone, he_init
 
 
 def distinct_scales(feature_info: list[dict]) -> list[int]:
@@ -50,3 +54,40 @@ class UNetDecoder(nn.Module):
         for up, skip in zip(self.ups, skips, strict=False):
             x = up(x, skip)
         return x
+
+
+class UNet(Backbone):
+    """Encoder, decoder and a 1x1 conv to ``num_classes`` maps.
+
+    With the paper's valid padding the output is smaller than the input (572 -> 388); otherwise
+    the output is at ``out_reduction`` of the input (1: the input's size, resized bilinearly when
+    the encoder's shallowest feature is coarser, as with a ResNet's stride-2 stem).
+    """
+
+    def __init__(
+        self,
+        encoder: Backbone,
+        num_classes: int = 2,
+        decoder_channels: list[int] | None = None,
+        up_mode: str = "transpose",
+        padding: str = "same",
+        norm: str = "batch",
+        out_reduction: int = 1,
+    ) -> None:
+        super().__init__()
+        self.encoder, self.num_classes, self.out_reduction = encoder, num_classes, out_reduction
+        self.in_chans, self.feature_info = encoder.in_chans, encoder.feature_info
+        self.decoder = UNetDecoder(encoder.feature_info, decoder_channels, up_mode, padding, norm, out_reduction)
+        self.head = make_conv(self.decoder.out_chs, num_classes, 1, bias=True)
+        self.valid = padding == "valid"
+        he_init(self.decoder)
+
+    def forward_intermediates(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return self.encoder.forward_intermediates(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.head(self.decoder(self.forward_intermediates(x)))
+        if not self.valid and self.decoder.reduction != self.out_reduction:
+            size = [-(-s // self.out_reduction) for s in x.shape[-2:]]
+            out = F.interpolate(out, size=size, mode="bilinear", align_corners=False)
+        return out
