@@ -1,17 +1,22 @@
-"""The shared base of the three tasks: a model from `zoo.create_model`, the optimiser and LR
-schedule from config, the NaN guard and the media hook. A task adds its loss, metrics and media.
+"""The shared base of the three tasks, after torchgeo's ``BaseTask``: one lifecycle and one set of
+arguments for every task. A task adds its output size, loss, metrics, decoding and media.
+
+Lifecycle: ``__init__`` saves the hyperparameters (the subclass's too) and calls `configure_losses`;
+`configure` then calls `configure_models` (``zoo.create_model`` for the task) and `configure_metrics`
+as soon as the output size is known: at once when the config or a checkpoint gives it, else in
+`setup`, from the data module (`configure_from_data`). So ``load_from_checkpoint`` rebuilds the model
+in ``__init__``, and a config names the class count once, on the model or the data.
 
 The training loss is logged per step (``train/loss_step``) and as the epoch's mean
 (``train/loss_epoch``), a metric whose state is saved in checkpoints, so that a fit resumed mid-epoch
-reports the same mean as an uninterrupted one.
-
-Tasks follow torchgeo's trainers: they take a model name and build everything else, so one YAML
-file under configs/ picks family, task, data and budget (DESIGN.md section 4).
+reports the same mean as an uninterrupted one. Tasks take a model name and build everything else, so
+one YAML file under configs/ picks family, task, data and budget (docs/architecture.md).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import pytorch_lightning as pl
@@ -21,10 +26,9 @@ from torch import nn
 from torchmetrics import MeanMetric
 
 import zoo
+from zoo.registry import OUTPUTS
 
-from .heatmaps import last_output
-
-__all__ = ["ClassTask", "ZooTask", "last_output"]
+__all__ = ["ClassTask", "ZooTask"]
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULERS = ("cosine", "step", "none")
@@ -39,37 +43,47 @@ def _head(value: Any, n: int) -> Any:
     return value[:n]
 
 
+def _plain(value: Any) -> Any:
+    """A data module's metadata as plain hyperparameters: pairs (flip pairs, limbs) become tuples."""
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return [tuple(v) if isinstance(v, Sequence) and not isinstance(v, str) else v for v in value]
+    return value
+
+
 class ZooTask(pl.LightningModule):
     """A LightningModule around ``zoo.create_model(model, task=self.task, **model_kwargs)``.
 
     Args:
         model: a registered model name (`zoo models` lists them).
         model_kwargs: overrides for the model (widths, ``num_stacks``, ``norm``...).
-        optimizer: "sgd" (with Nesterov momentum) or "adamw".
-        lr / momentum / weight_decay: the optimiser's settings.
+        optimizer: "adamw" or "sgd" (with Nesterov momentum).
+        lr / momentum / weight_decay: the optimiser's settings (no weight decay on norms and biases).
         scheduler: "cosine" (per step, after ``warmup_steps`` of linear warm-up), "step" (x0.1 at
             50% and 75% of training, He et al. 2015 sec. 4.2) or "none".
+        warmup_steps: steps of linear learning-rate warm-up.
         num_media: images of the fixed validation batch logged as predictions each epoch.
 
-    The output size (classes or joints) comes from the data module when it is not given, so a
-    config names it once; it is saved in the checkpoint's hyperparameters.
+    The output size (classes or joints) and its names come from the data module when the config
+    leaves them out (`data_fields`); they are saved in the checkpoint's hyperparameters.
     """
 
     task: ClassVar[str]
     monitor: ClassVar[str]
     """The headline validation metric; checkpoints keep the highest."""
+    data_fields: ClassVar[tuple[str, ...]]
+    """Hyperparameters taken from the data module when None: the output size first, then its names."""
 
     def __init__(
         self,
         model: str,
-        model_kwargs: dict[str, Any] | None,
-        optimizer: str,
-        lr: float,
-        momentum: float,
-        weight_decay: float,
-        scheduler: str,
-        warmup_steps: int,
-        num_media: int,
+        model_kwargs: dict[str, Any] | None = None,
+        optimizer: str = "adamw",
+        lr: float = 1e-3,
+        momentum: float = 0.9,
+        weight_decay: float = 1e-4,
+        scheduler: str = "cosine",
+        warmup_steps: int = 0,
+        num_media: int = 4,
     ) -> None:
         super().__init__()
         if optimizer not in OPTIMIZERS:
@@ -77,29 +91,62 @@ class ZooTask(pl.LightningModule):
         if scheduler not in SCHEDULERS:
             raise ValueError(f"scheduler={scheduler!r} is not supported; choose one of {', '.join(SCHEDULERS)}.")
         zoo.get_spec(model)  # fail on a wrong name now, not after the data is loaded
+        self.save_hyperparameters()  # with the subclass's arguments, which Lightning collects from its frame
         self.model_name, self.model_kwargs = model, dict(model_kwargs or {})
         self.net: nn.Module | None = None
+        self.metrics_ready = False
         self.train_loss = MeanMetric()  # the epoch's mean training loss, saved in checkpoints
         self.train_loss.persistent(True)
+        self.configure_losses()
+        if self.output_size is not None:
+            self.configure()
 
-    # --- model -----------------------------------------------------------------------------------
-    def output_kwargs(self) -> dict[str, Any] | None:
-        """The task's output sizes for `zoo.create_model`, or None while still unknown."""
+    # --- lifecycle -------------------------------------------------------------------------------
+    @property
+    def output_size(self) -> int | None:
+        """The number of classes or joints, once known."""
+        return self.hparams.get(OUTPUTS[self.task])
+
+    def configure_losses(self) -> None:
+        """Set up the loss (``self.criterion``) from the hyperparameters."""
         raise NotImplementedError
 
-    def configure_from_data(self, datamodule: pl.LightningDataModule) -> None:
-        """Fill what the config left out (class count, joints...) from the data module."""
+    def configure_models(self) -> None:
+        """Build the network for the known output size and input channels."""
+        output = {OUTPUTS[self.task]: self.output_size}
+        self.net = zoo.create_model(self.model_name, task=self.task, **self.model_kwargs, **output)
 
-    def build_model(self) -> None:
-        """Create the network once the output sizes are known."""
+    def configure_metrics(self) -> None:
+        """Create the validation and test metrics for the known output size."""
+        raise NotImplementedError
+
+    def configure(self) -> None:
+        """Build the network and the metrics, now that the output size is known (from the config, a
+        checkpoint or `configure_from_data`); each only once."""
+        if self.output_size is None:
+            raise RuntimeError(
+                f"{type(self).__name__} needs its output size ({OUTPUTS[self.task]}) before building the model: "
+                "pass it in the config, restore a checkpoint that records it, or attach a data module."
+            )
         if self.net is None:
-            kwargs = self.output_kwargs()
-            if kwargs is None:
-                raise RuntimeError(
-                    f"{type(self).__name__} needs its output size before building the model: "
-                    "pass it in the config or attach a data module."
-                )
-            self.net = zoo.create_model(self.model_name, task=self.task, **self.model_kwargs, **kwargs)
+            self.configure_models()
+        if not self.metrics_ready:
+            self.configure_metrics()
+            self.metrics_ready = True
+
+    def configure_from_data(self, datamodule: pl.LightningDataModule) -> None:
+        """Fill the `data_fields` the config left out from the data module; an output size that the data
+        contradicts is an error naming the flag."""
+        key = OUTPUTS[self.task]
+        given, found = self.hparams.get(key), getattr(datamodule, key, None)
+        if given is not None and found is not None and given != found:
+            raise ValueError(
+                f"model.{key}={given} but the data has {found}; set --model.init_args.{key} {found} or leave it out."
+            )
+        for name in self.data_fields:
+            value = getattr(datamodule, name, None)
+            if self.hparams.get(name) is None and value is not None:
+                self.hparams[name] = _plain(value)
 
     def setup(self, stage: str) -> None:
         datamodule = getattr(self.trainer, "datamodule", None)
@@ -111,7 +158,7 @@ class ZooTask(pl.LightningModule):
                 self.hparams["model_kwargs"] = dict(self.model_kwargs)
                 if self.net is not None and self.net.in_chans != in_chans:
                     self.net = None  # built in __init__ for the registry's default channels: rebuild
-        self.build_model()
+        self.configure()
 
     def forward(self, x: torch.Tensor) -> Any:
         return self.net(x)
@@ -215,26 +262,18 @@ class ZooTask(pl.LightningModule):
 
 
 class ClassTask(ZooTask):
-    """A task whose output is one channel per class (classification, segmentation): the class
-    count and names come from the data module when the config leaves them out."""
+    """A task whose output is one channel per class (classification, segmentation): the class count and
+    names come from the data module when the config leaves them out."""
 
-    num_classes: int | None
-    class_names: list[str] | None
+    data_fields = ("num_classes", "class_names")
 
-    def output_kwargs(self) -> dict[str, Any] | None:
-        return None if self.num_classes is None else {"num_classes": self.num_classes}
+    @property
+    def num_classes(self) -> int | None:
+        return self.hparams.get("num_classes")
 
-    def configure_from_data(self, datamodule: pl.LightningDataModule) -> None:
-        data_classes = getattr(datamodule, "num_classes", None)
-        if self.num_classes is None:
-            self.num_classes = self.hparams["num_classes"] = data_classes
-        elif data_classes is not None and data_classes != self.num_classes:
-            raise ValueError(
-                f"model.num_classes={self.num_classes} but the data has {data_classes} classes; "
-                f"set --model.init_args.num_classes {data_classes} or leave it out."
-            )
-        if self.class_names is None:
-            self.class_names = self.hparams["class_names"] = getattr(datamodule, "class_names", None)
+    @property
+    def class_names(self) -> list[str] | None:
+        return self.hparams.get("class_names")
 
     @property
     def label_names(self) -> list[str]:

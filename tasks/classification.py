@@ -1,12 +1,12 @@
 """Image classification: cross-entropy with label smoothing (Szegedy et al. 2016, sec. 7), top-1
-and top-5 accuracy, and a confusion matrix logged to W&B (DESIGN.md section 4)."""
+and top-5 accuracy, and a confusion matrix logged to W&B."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import torch
-import torch.nn.functional as F
+from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
@@ -20,7 +20,7 @@ class ClassificationTask(ClassTask):
         num_classes: class count; taken from the data module when None.
         class_names: names for the confusion matrix; from the data module when None.
         label_smoothing: the cross-entropy's smoothing.
-        Others: see `ZooTask`.
+        **kwargs: the model and the optimisation, see `ZooTask`.
     """
 
     task = "classification"
@@ -28,39 +28,29 @@ class ClassificationTask(ClassTask):
 
     def __init__(
         self,
-        model: str = "resnet20",
+        *,
         num_classes: int | None = None,
         class_names: list[str] | None = None,
         label_smoothing: float = 0.0,
-        model_kwargs: dict[str, Any] | None = None,
-        optimizer: str = "sgd",
-        lr: float = 0.1,
-        momentum: float = 0.9,
-        weight_decay: float = 5e-4,
-        scheduler: str = "cosine",
-        warmup_steps: int = 0,
-        num_media: int = 8,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(model, model_kwargs, optimizer, lr, momentum, weight_decay, scheduler, warmup_steps, num_media)
-        self.save_hyperparameters()
-        self.num_classes, self.class_names = num_classes, class_names
-        if num_classes is not None:
-            self.build_model()
+        super().__init__(**kwargs)
 
-    def build_model(self) -> None:
-        super().build_model()
-        if not hasattr(self, "val_metrics"):
-            metrics = MetricCollection(
-                {
-                    "acc1": MulticlassAccuracy(self.num_classes, top_k=1, average="micro"),
-                    "acc5": MulticlassAccuracy(self.num_classes, top_k=min(5, self.num_classes), average="micro"),
-                }
-            )
-            self.val_metrics, self.test_metrics = metrics.clone(prefix="val/"), metrics.clone(prefix="test/")
-            self.confusion = MulticlassConfusionMatrix(self.num_classes)
+    def configure_losses(self) -> None:
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=self.hparams.label_smoothing)
+
+    def configure_metrics(self) -> None:
+        metrics = MetricCollection(
+            {
+                "acc1": MulticlassAccuracy(self.num_classes, top_k=1, average="micro"),
+                "acc5": MulticlassAccuracy(self.num_classes, top_k=min(5, self.num_classes), average="micro"),
+            }
+        )
+        self.val_metrics, self.test_metrics = metrics.clone(prefix="val/"), metrics.clone(prefix="test/")
+        self.confusion = MulticlassConfusionMatrix(self.num_classes)
 
     def compute_loss(self, output: torch.Tensor, target: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(output, target, label_smoothing=self.hparams.label_smoothing)
+        return self.criterion(output, target)
 
     def update_metrics(self, output: torch.Tensor, target: torch.Tensor, images: torch.Tensor, split: str) -> None:
         metrics = self.val_metrics if split == "val" else self.test_metrics

@@ -1,4 +1,4 @@
-"""Metrics and losses for the pose and segmentation tasks (DESIGN.md sec. 4).
+"""Metrics and losses for the pose and segmentation tasks.
 
 Pose: :class:`PCK` (torchmetrics has none) and :class:`MeanJointError`, both on keypoints decoded to input
 pixels, and :class:`CocoKeypointAP`, COCO's own OKS AP computed by pycocotools on keypoints in the image's
@@ -244,7 +244,7 @@ def _check_ignore_index(num_classes: int, ignore_index: int) -> None:
 
 
 def segmentation_metrics(num_classes: int, ignore_index: int = 255) -> MetricCollection:
-    """The segmentation metrics of DESIGN.md sec. 4, all over non-void pixels, accumulated over the epoch.
+    """The segmentation metrics, all over non-void pixels, accumulated over the epoch.
 
     Keys: ``miou`` (mean IoU over classes present in prediction or target), ``iou_per_class`` (``(C,)``,
     NaN for absent classes; log its entries one by one), ``dice`` (macro Dice = macro F1, absent classes

@@ -12,9 +12,9 @@ import torch
 from pytorch_lightning.utilities import rank_zero_warn
 from torchmetrics import MetricCollection
 
-from .base import ZooTask, last_output
+from .base import ZooTask
 from .data.common import input_to_image
-from .heatmaps import decode_heatmaps, encode_heatmaps, flip_test, heatmap_loss
+from .heatmaps import decode_heatmaps, encode_heatmaps, flip_test, heatmap_loss, last_output
 from .metrics import PCK, CocoKeypointAP, MeanJointError
 
 SPLITS = ("val", "test")
@@ -27,7 +27,7 @@ class PoseTask(ZooTask):
         num_joints / joint_names / flip_pairs / skeleton: from the data module when None.
         sigma: the Gaussian's std in heatmap pixels.
         use_flip_test: in validation and test, average with the flipped image's heatmaps.
-        Others: see `ZooTask`.
+        **kwargs: the model and the optimisation, see `ZooTask`.
 
     Targets are dicts with ``keypoints`` (B, K, 2) in input pixels and ``visibility`` (B, K), and
     optionally ``head_size`` (B,) for PCKh. On a COCO source they also hold each person's ``image_id``
@@ -37,56 +37,46 @@ class PoseTask(ZooTask):
 
     task = "pose"
     monitor = "val/pck"
+    data_fields = ("num_joints", "joint_names", "flip_pairs", "skeleton")
 
     def __init__(
         self,
-        model: str = "hourglass2",
+        *,
         num_joints: int | None = None,
         joint_names: list[str] | None = None,
         flip_pairs: list[tuple[int, int]] | None = None,
         skeleton: list[tuple[int, int]] | None = None,
         sigma: float = 2.0,
         use_flip_test: bool = False,
-        model_kwargs: dict[str, Any] | None = None,
-        optimizer: str = "adamw",
-        lr: float = 1e-3,
-        momentum: float = 0.9,
-        weight_decay: float = 1e-4,
-        scheduler: str = "cosine",
-        warmup_steps: int = 0,
-        num_media: int = 4,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(model, model_kwargs, optimizer, lr, momentum, weight_decay, scheduler, warmup_steps, num_media)
-        self.save_hyperparameters()
-        self.num_joints, self.joint_names, self.flip_pairs, self.skeleton = (
-            num_joints,
-            joint_names,
-            flip_pairs,
-            skeleton,
-        )
-        self.coco_ap: dict[str, CocoKeypointAP] = {}
-        if num_joints is not None:
-            self.build_model()
+        super().__init__(**kwargs)
+        self.coco_ap: dict[str, CocoKeypointAP] = {}  # set up in configure_from_data, for COCO data
 
-    def output_kwargs(self) -> dict[str, Any] | None:
-        return None if self.num_joints is None else {"num_joints": self.num_joints}
+    @property
+    def num_joints(self) -> int | None:
+        return self.hparams.get("num_joints")
+
+    @property
+    def flip_pairs(self) -> list[tuple[int, int]] | None:
+        """(left, right) joint pairs; None when neither config nor data gave them (no flip test then)."""
+        return self.hparams.get("flip_pairs")
+
+    @property
+    def skeleton(self) -> list[tuple[int, int]]:
+        """Joint pairs joined by a limb in the W&B pictures."""
+        return self.hparams.get("skeleton") or []
+
+    def configure_losses(self) -> None:
+        self.criterion = heatmap_loss
+
+    def configure_metrics(self) -> None:
+        metrics = MetricCollection({"pck": PCK(0.2, "bbox"), "joint_error_px": MeanJointError()})
+        self.val_metrics, self.test_metrics = metrics.clone(prefix="val/"), metrics.clone(prefix="test/")
+        self.val_pckh, self.test_pckh = PCK(0.5, "head"), PCK(0.5, "head")
 
     def configure_from_data(self, datamodule: pl.LightningDataModule) -> None:
-        data_joints = getattr(datamodule, "num_joints", None)
-        if self.num_joints is None:
-            self.num_joints = self.hparams["num_joints"] = data_joints
-        elif data_joints is not None and data_joints != self.num_joints:
-            raise ValueError(
-                f"model.num_joints={self.num_joints} but the data has {data_joints} joints; "
-                f"set --model.init_args.num_joints {data_joints} or leave it out."
-            )
-        for name in ("flip_pairs", "skeleton"):
-            if getattr(self, name) is None:
-                value = [tuple(p) for p in getattr(datamodule, name, None) or []]
-                setattr(self, name, value)
-                self.hparams[name] = value
-        if self.joint_names is None:
-            self.joint_names = self.hparams["joint_names"] = getattr(datamodule, "joint_names", None)
+        super().configure_from_data(datamodule)
         self._configure_coco_ap(datamodule)
 
     def _configure_coco_ap(self, datamodule: pl.LightningDataModule) -> None:
@@ -102,13 +92,6 @@ class PoseTask(ZooTask):
             rank_zero_warn(f"No COCO keypoint AP, PCK only: {error} (--data.init_args.oks_sigmas [...])")
             self.coco_ap = {}
 
-    def build_model(self) -> None:
-        super().build_model()
-        if not hasattr(self, "val_metrics"):
-            metrics = MetricCollection({"pck": PCK(0.2, "bbox"), "joint_error_px": MeanJointError()})
-            self.val_metrics, self.test_metrics = metrics.clone(prefix="val/"), metrics.clone(prefix="test/")
-            self.val_pckh, self.test_pckh = PCK(0.5, "head"), PCK(0.5, "head")
-
     def compute_loss(self, output: Any, target: dict[str, torch.Tensor], images: torch.Tensor) -> torch.Tensor:
         heatmaps, weights = encode_heatmaps(
             target["keypoints"],
@@ -117,7 +100,7 @@ class PoseTask(ZooTask):
             tuple(last_output(output).shape[-2:]),
             self.hparams.sigma,
         )
-        return heatmap_loss(output, heatmaps, weights)
+        return self.criterion(output, heatmaps, weights)
 
     def predict_keypoints(self, images: torch.Tensor, output: Any | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Keypoints (B, K, 2) in input pixels and their heatmap maxima, with the flip test if set."""

@@ -1,9 +1,10 @@
 """Semantic segmentation: cross-entropy over non-void pixels (255 = ignore) with an optional Dice
 term and U-Net border weights (Ronneberger et al. 2015, eq. 2); mIoU, per-class IoU, Dice and pixel
-accuracy; predicted masks overlaid on images in W&B (DESIGN.md section 4)."""
+accuracy; predicted masks overlaid on images in W&B."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import torch
@@ -11,8 +12,9 @@ import torch.nn.functional as F
 
 from zoo.blocks import fit_to
 
-from .base import ClassTask, last_output
+from .base import ClassTask
 from .data.common import IGNORE_INDEX
+from .heatmaps import last_output
 from .metrics import segmentation_loss, segmentation_metrics, unet_weight_map
 
 MASK_CHUNK = 2**22
@@ -65,7 +67,8 @@ class SegmentationTask(ClassTask):
         dice_weight: weight of the soft Dice term added to the cross-entropy (0: none).
         border_weight: weight pixels by the U-Net paper's map (w0=10, sigma=5), which stresses
             the thin background gaps between touching objects.
-        Others: see `ZooTask`.
+        label_smoothing: the cross-entropy's smoothing.
+        **kwargs: the model and the optimisation, see `ZooTask`.
 
     A valid-padding U-Net predicts a centre crop of its input (572 -> 388); the mask is cropped to
     match, as in the paper's overlap-tile strategy.
@@ -76,32 +79,25 @@ class SegmentationTask(ClassTask):
 
     def __init__(
         self,
-        model: str = "unet_same",
+        *,
         num_classes: int | None = None,
         class_names: list[str] | None = None,
         dice_weight: float = 0.0,
         border_weight: bool = False,
         label_smoothing: float = 0.0,
-        model_kwargs: dict[str, Any] | None = None,
-        optimizer: str = "adamw",
-        lr: float = 1e-3,
-        momentum: float = 0.9,
-        weight_decay: float = 1e-4,
-        scheduler: str = "cosine",
-        warmup_steps: int = 0,
-        num_media: int = 4,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(model, model_kwargs, optimizer, lr, momentum, weight_decay, scheduler, warmup_steps, num_media)
-        self.save_hyperparameters()
-        self.num_classes, self.class_names = num_classes, class_names
-        if num_classes is not None:
-            self.build_model()
+        super().__init__(**kwargs)
 
-    def build_model(self) -> None:
-        super().build_model()
-        if not hasattr(self, "val_metrics"):
-            metrics = segmentation_metrics(self.num_classes, IGNORE_INDEX)
-            self.val_metrics, self.test_metrics = metrics.clone(prefix="val/"), metrics.clone(prefix="test/")
+    def configure_losses(self) -> None:
+        hp = self.hparams
+        self.criterion = functools.partial(
+            segmentation_loss, ignore_index=IGNORE_INDEX, dice_weight=hp.dice_weight, label_smoothing=hp.label_smoothing
+        )
+
+    def configure_metrics(self) -> None:
+        metrics = segmentation_metrics(self.num_classes, IGNORE_INDEX)
+        self.val_metrics, self.test_metrics = metrics.clone(prefix="val/"), metrics.clone(prefix="test/")
 
     def _match(self, output: Any, mask: torch.Tensor) -> torch.Tensor:
         """The mask cropped to the prediction (only a valid-padding U-Net predicts less)."""
@@ -111,9 +107,7 @@ class SegmentationTask(ClassTask):
     def compute_loss(self, output: Any, mask: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
         mask = self._match(output, mask)
         weights = unet_weight_map(mask, ignore_index=IGNORE_INDEX) if self.hparams.border_weight else None
-        return segmentation_loss(
-            output, mask, IGNORE_INDEX, self.hparams.dice_weight, weights, self.hparams.label_smoothing
-        )
+        return self.criterion(output, mask, weight_map=weights)
 
     def update_metrics(self, output: Any, mask: torch.Tensor, images: torch.Tensor, split: str) -> None:
         metrics = self.val_metrics if split == "val" else self.test_metrics

@@ -1,5 +1,5 @@
 """`zoo bench`: every family on every task under one budget, and the zoo's speed against
-torchvision and timm (DESIGN.md section 5; timm's benchmark.py is the model).
+torchvision and timm (timm's benchmark.py is the model; measured logs in docs/benchmarks.md).
 
 - `preset`: the cells of a bench, read from configs/bench/*.yaml and validated before any runs;
 - `cell`: train, validate and measure one cell in-process (one W&B run);

@@ -138,7 +138,7 @@ class Cell:
         shared = {k: v for k, v in self.data_kwargs.items() if k in init_arguments(task_cls)}
         module = task_cls(model=self.model, model_kwargs=model_kwargs, num_media=0, **self.task_kwargs, **shared)
         module.configure_from_data(data)
-        module.build_model()
+        module.configure()
         return module, data
 
 

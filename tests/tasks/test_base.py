@@ -13,8 +13,9 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from torch.utils.data import DataLoader, TensorDataset
 
 from tasks import ClassificationTask, PoseTask, SegmentationTask
-from tasks.base import _head, last_output
+from tasks.base import _head
 from tasks.data import ClassificationData, PoseData, SegmentationData
+from tasks.heatmaps import last_output
 
 TINY = {"image_size": 32, "batch_size": 8, "train_size": 16, "val_size": 8}
 
@@ -24,9 +25,9 @@ TINY = {"image_size": 32, "batch_size": 8, "train_size": 16, "val_size": 8}
 
 def test_unknown_optimizer_scheduler_and_model_are_named():
     with pytest.raises(ValueError, match="'adam'.*sgd, adamw"):
-        ClassificationTask(optimizer="adam")
+        ClassificationTask(model="resnet20", optimizer="adam")
     with pytest.raises(ValueError, match="'linear'.*cosine, step, none"):
-        ClassificationTask(scheduler="linear")
+        ClassificationTask(model="resnet20", scheduler="linear")
     with pytest.raises(KeyError, match="resnet21"):
         ClassificationTask(model="resnet21")
     with pytest.raises(KeyError, match="unet_sam"):
@@ -41,10 +42,10 @@ def test_num_classes_from_the_data_module_is_saved_in_hparams():
     task = ClassificationTask(model="resnet20")
     assert task.net is None and task.hparams.num_classes is None
     with pytest.raises(RuntimeError, match="needs its output size"):
-        task.build_model()
+        task.configure()
 
     task.configure_from_data(data)
-    task.build_model()
+    task.configure()
     assert task.num_classes == task.hparams["num_classes"] == data.num_classes == 10
     assert task.class_names == task.hparams["class_names"] == data.class_names
     assert task(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
@@ -126,7 +127,9 @@ def _lrs(config: dict, steps: int) -> list[float]:
 
 
 def test_no_weight_decay_on_norms_and_biases():
-    task = ClassificationTask(model="resnet20", num_classes=10, weight_decay=5e-4, lr=0.1, momentum=0.9)
+    task = ClassificationTask(
+        model="resnet20", num_classes=10, optimizer="sgd", weight_decay=5e-4, lr=0.1, momentum=0.9
+    )
     config = _optimizer(task, 100)
     opt = config["optimizer"]
     assert isinstance(opt, torch.optim.SGD) and opt.defaults["nesterov"] and opt.defaults["momentum"] == 0.9
@@ -142,7 +145,9 @@ def test_no_weight_decay_on_norms_and_biases():
     assert isinstance(config["optimizer"], torch.optim.AdamW) and "lr_scheduler" not in config
     assert [g["weight_decay"] for g in config["optimizer"].param_groups] == [0.05, 0.0]
 
-    task = ClassificationTask(model="resnet20", num_classes=10, momentum=0.0)  # Nesterov needs momentum
+    task = ClassificationTask(
+        model="resnet20", num_classes=10, optimizer="sgd", momentum=0.0
+    )  # Nesterov needs momentum
     assert _optimizer(task, 100)["optimizer"].defaults["nesterov"] is False
 
 

@@ -90,7 +90,7 @@ def test_checkpoint_monitors_the_task_metric_and_writes_best_and_last(fitted):
 
 def test_checkpoint_setup_reads_the_monitor_of_any_task(tmp_path):
     checkpoint = ZooCheckpoint(dirpath=str(tmp_path))
-    task = SegmentationTask(num_classes=3, model_kwargs={"base_width": 4})
+    task = SegmentationTask(model="unet_same", num_classes=3, model_kwargs={"base_width": 4})
     trainer = pl.Trainer(accelerator="cpu", logger=False, callbacks=[checkpoint], enable_progress_bar=False)
     checkpoint.setup(trainer, task, "fit")
     assert checkpoint.monitor == "val/miou" and checkpoint.mode == "max"

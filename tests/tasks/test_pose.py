@@ -7,9 +7,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from tasks import PoseTask
-from tasks.base import last_output
 from tasks.data import PoseData
-from tasks.heatmaps import decode_heatmaps, encode_heatmaps, flip_test, heatmap_loss
+from tasks.heatmaps import decode_heatmaps, encode_heatmaps, flip_test, heatmap_loss, last_output
 
 TINY_HOURGLASS = {"channels": 16, "depth": 2}
 

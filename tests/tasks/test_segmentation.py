@@ -47,7 +47,9 @@ def test_fit_with_dice_and_border_weights_logs_miou_and_per_class_iou(quiet_trai
 
 def test_void_pixels_change_neither_loss_nor_metrics():
     torch.manual_seed(0)
-    task = SegmentationTask(num_classes=3, model_kwargs={"base_width": 4}, dice_weight=1.0, border_weight=True)
+    task = SegmentationTask(
+        model="unet_same", num_classes=3, model_kwargs={"base_width": 4}, dice_weight=1.0, border_weight=True
+    )
     mask = torch.zeros(2, 16, 16, dtype=torch.long)
     mask[:, 2:6, 2:6], mask[:, 9:14, 3:8], mask[:, 4:12, 10:14] = 1, 2, 1
     mask[0, :, :3] = 255

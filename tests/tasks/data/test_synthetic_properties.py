@@ -1,7 +1,7 @@
 """Property-based tests (hypothesis) that the synthetic sets of tasks.data.synthetic are a pure
 function of (seed, index): the same item whatever the set's length, the order of reads, and the
-state of numpy's, Python's and torch's global generators (DESIGN.md section 4, "deterministic per
-index and seed"); and that neighbouring seeds and indices give different items."""
+state of numpy's, Python's and torch's global generators; and that neighbouring seeds and indices give
+different items."""
 
 from __future__ import annotations
 
