@@ -131,37 +131,47 @@ def plot(blocks: list[dict], imagenet: dict, cifar: dict) -> plt.Figure:
     return fig
 
 
-def run(analyze: AnalyzeRun, config: BottleneckConfig) -> Verdict:
-    """Count and judge: the 4x-wider bottleneck costs within 15% of the basic block (params and
-    FLOPs) at every width, and the DenseNet nearest in accuracy to each ResNet has fewer parameters."""
-    blocks = block_costs(config)
-    imagenet = model_costs(list(config.imagenet))
-    cifar = model_costs(list(config.cifar))
-    ratios = [{k: row["bottleneck_4x_out"][k] / row["basic"][k] for k in ("params", "gflops")} for row in blocks]
+def verdict(numbers: dict, config: BottleneckConfig) -> Verdict:
+    """He et al. 2015 fig. 5 and Huang et al. 2017 fig. 3 / table 2 on the counted costs
+    (``numbers`` of `run`): the claim holds when the 4x-wider bottleneck costs within 15% of the basic
+    block in both params and FLOPs at every width, and the DenseNet of each pair of
+    ``config.imagenet_pair`` and ``config.cifar_pair`` has under 60% of its ResNet's parameters."""
+    ratios = numbers["bottleneck_over_basic"]
+    dense_ratio, cifar_ratio = numbers["imagenet_dense_over_res_params"], numbers["cifar_dense_over_res_params"]
     cheap = all(abs(r["params"] - 1) < 0.15 and abs(r["gflops"] - 1) < 0.15 for r in ratios)
     (dense_i, res_i), (dense_c, res_c) = config.imagenet_pair, config.cifar_pair
-    dense_ratio = imagenet[dense_i]["params"] / imagenet[res_i]["params"]
-    cifar_ratio = cifar[dense_c]["params"] / cifar[res_c]["params"]
     holds = cheap and dense_ratio < 0.6 and cifar_ratio < 0.6  # "far fewer": under 60% of the ResNet's
-    numbers = {
-        "blocks": blocks,
-        "bottleneck_over_basic": ratios,
-        "imagenet": imagenet,
-        "cifar": cifar,
-        "imagenet_dense_over_res_params": dense_ratio,
-        "cifar_dense_over_res_params": cifar_ratio,
-        "quoted_imagenet_top1": IMAGENET_TOP1,
-        "quoted_cifar10_plus_error": CIFAR10_PLUS_ERROR,
-    }
-    r = ratios[0]
-    verdict = Verdict(
+    width, r = numbers["blocks"][0]["width"], ratios[0]
+    return Verdict(
         claim="a bottleneck block costs about a basic block at the same 3x3 width with a 4x wider output "
         "(He et al. 2015); DenseNets match ResNet accuracy with far fewer parameters (Huang et al. 2017)",
-        measured=f"bottleneck/basic at w={blocks[0]['width']}: params x{r['params']:.2f}, FLOPs x{r['gflops']:.2f}; "
+        measured=f"bottleneck/basic at w={width}: params x{r['params']:.2f}, FLOPs x{r['gflops']:.2f}; "
         f"{dense_i}/{res_i} params x{dense_ratio:.2f} ({IMAGENET_TOP1[dense_i]:.1f} vs "
         f"{IMAGENET_TOP1[res_i]:.1f}% top-1, quoted); {dense_c}/{res_c} params x{cifar_ratio:.2f} "
         f"({CIFAR10_PLUS_ERROR[dense_c]} vs {CIFAR10_PLUS_ERROR[res_c]}% C10+ error, quoted)",
         holds=holds,
     )
-    finish_study(analyze, "bottleneck", config, numbers, plot(blocks, imagenet, cifar), verdict)
-    return verdict
+
+
+def run(analyze: AnalyzeRun, config: BottleneckConfig) -> Verdict:
+    """Count the blocks' and models' costs, their ratios (bottleneck over basic block per width,
+    DenseNet over ResNet parameters per pair), plot and judge them (`verdict`)."""
+    blocks = block_costs(config)
+    imagenet = model_costs(list(config.imagenet))
+    cifar = model_costs(list(config.cifar))
+    (dense_i, res_i), (dense_c, res_c) = config.imagenet_pair, config.cifar_pair
+    numbers = {
+        "blocks": blocks,
+        "bottleneck_over_basic": [
+            {k: row["bottleneck_4x_out"][k] / row["basic"][k] for k in ("params", "gflops")} for row in blocks
+        ],
+        "imagenet": imagenet,
+        "cifar": cifar,
+        "imagenet_dense_over_res_params": imagenet[dense_i]["params"] / imagenet[res_i]["params"],
+        "cifar_dense_over_res_params": cifar[dense_c]["params"] / cifar[res_c]["params"],
+        "quoted_imagenet_top1": IMAGENET_TOP1,
+        "quoted_cifar10_plus_error": CIFAR10_PLUS_ERROR,
+    }
+    outcome = verdict(numbers, config)
+    finish_study(analyze, "bottleneck", config, numbers, plot(blocks, imagenet, cifar), outcome)
+    return outcome

@@ -1,9 +1,11 @@
 """`zoo analyze <study>|all [--quick] [--out DIR] [--data-path CIFAR_DIR] [--seed N] [--threads N]`:
-run the studies that reproduce the residual-learning literature's claims (DESIGN.md section 6).
+run the studies that reproduce the residual-learning literature's claims (He et al. 2015 and 2016;
+Veit et al. 2016; Balduzzi et al. 2017; Huang et al. 2017; Prince, "Understanding Deep Learning",
+ch. 11). The measured logs of the studies are in the repository's docs/analyze.md.
 
 Each study writes ``<out>/<study>/<study>.png`` and ``<study>.json``, logs a W&B run in the group
-named after the run folder, and prints its verdict line. ``all`` runs `degradation` before the
-studies that reuse its trained nets, so they train once.
+named after the run folder, and prints its verdict line. ``all`` runs `degradation` first: it
+trains the nets of `tasks.analyze.training` that the next three studies reuse, so they train once.
 """
 
 from __future__ import annotations

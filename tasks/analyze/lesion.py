@@ -4,7 +4,7 @@ the matching blocks from a trained plain net. The claim: the ResNet loses little
 deleted block and degrades smoothly as more are deleted; the plain net collapses to chance.
 
 Deleting a block replaces it by the identity; the downsampling blocks (the first of stages 2 and 3),
-which change the shape, stay. The nets are the ones `degradation` trains.
+which change the shape, stay. The nets are the shared ones of `tasks.analyze.training`.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from .common import AnalyzeRun, Verdict, finish_study
-from .degradation import FULL as FULL_NETS
-from .degradation import QUICK as QUICK_NETS
-from .degradation import TrainConfig, accuracy, data_module, loader, split_tensors, trained_nets
+from .training import FULL as FULL_NETS
+from .training import QUICK as QUICK_NETS
+from .training import TrainConfig, accuracy, data_module, loader, split_tensors, trained_nets
 
 
 @dataclass(frozen=True)
@@ -103,19 +103,18 @@ def plot(results: dict, pair: tuple[str, str], chance: float) -> plt.Figure:
     return fig
 
 
-def run(analyze: AnalyzeRun, config: LesionConfig) -> Verdict:
-    """Delete blocks and judge: the ResNet's mean single-deletion accuracy drop is under a quarter of
-    its margin over chance, while the plain net falls to within a quarter of that margin of chance."""
-    nets = trained_nets(analyze, config.nets, config.pair)
-    chance = 1 / nets[config.pair[0]].record["num_classes"]
-    results = measure(nets, split_tensors(data_module(analyze, config.nets), train=False), config, analyze.seed)
+def verdict(numbers: dict, config: LesionConfig) -> Verdict:
+    """Veit et al. fig. 3 and 5 on the measured accuracies (``numbers``: per net of ``config.pair``
+    its ``intact`` accuracy, ``single_mean`` after one deletion and ``progressive`` after k; and
+    ``chance``): the claim holds when the ResNet's mean single-deletion drop is under a quarter of its
+    margin over chance (it loses little), while the plain net's single-deletion accuracy is within a
+    quarter of its own margin of chance (it collapses)."""
     res_name, plain_name = config.pair
-    res, plain = results[res_name], results[plain_name]
+    res, plain, chance = numbers[res_name], numbers[plain_name], numbers["chance"]
     res_drop, plain_drop = res["intact"] - res["single_mean"], plain["intact"] - plain["single_mean"]
-    holds = res_drop < 0.25 * (res["intact"] - chance) and plain["single_mean"] - chance < 0.25 * (
-        plain["intact"] - chance
-    )
-    verdict = Verdict(
+    loses_little = res_drop < 0.25 * (res["intact"] - chance)
+    collapses = plain["single_mean"] - chance < 0.25 * (plain["intact"] - chance)
+    return Verdict(
         claim="deleting one block costs a trained ResNet little accuracy, and more deletions degrade it smoothly; "
         "a plain net collapses to chance (Veit et al. 2016, fig. 3 and 5)",
         measured=f"{res_name} {100 * res['intact']:.1f}% -> {100 * res['single_mean']:.1f}% mean after one deletion "
@@ -123,7 +122,16 @@ def run(analyze: AnalyzeRun, config: LesionConfig) -> Verdict:
         f"{plain_name} {100 * plain['intact']:.1f}% -> {100 * plain['single_mean']:.1f}% "
         f"(-{100 * plain_drop:.1f} pts); "
         f"chance {100 * chance:.0f}%",
-        holds=holds,
+        holds=loses_little and collapses,
     )
-    finish_study(analyze, "lesion", config, {**results, "chance": chance}, plot(results, config.pair, chance), verdict)
-    return verdict
+
+
+def run(analyze: AnalyzeRun, config: LesionConfig) -> Verdict:
+    """Delete blocks from the two trained nets, plot and judge the accuracies (`verdict`)."""
+    nets = trained_nets(analyze, config.nets, config.pair)
+    chance = 1 / nets[config.pair[0]].record["num_classes"]
+    results = measure(nets, split_tensors(data_module(analyze, config.nets), train=False), config, analyze.seed)
+    numbers = {**results, "chance": chance}
+    outcome = verdict(numbers, config)
+    finish_study(analyze, "lesion", config, numbers, plot(results, config.pair, chance), outcome)
+    return outcome

@@ -8,7 +8,8 @@ Veit's method: forward the whole net once, then backpropagate through exactly k 
 branches, every other block passing gradient through its skip only; the norm of the gradient at the
 input of the first block is that of the paths through those k branches. Averaged over random
 choices of the k branches, it gives the gradient per path of length k; times C(n, k) it gives the
-total gradient that paths of length k carry. The net is the trained resnet56 of `degradation`.
+total gradient that paths of length k carry. The net is the trained resnet56 of
+`tasks.analyze.training`.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ from torch import nn
 from zoo.blocks import ResidualBlock
 
 from .common import AnalyzeRun, Verdict, finish_study
-from .degradation import FULL as FULL_NETS
-from .degradation import QUICK as QUICK_NETS
-from .degradation import TrainConfig, data_module, split_tensors, trained_nets
+from .training import FULL as FULL_NETS
+from .training import QUICK as QUICK_NETS
+from .training import TrainConfig, data_module, split_tensors, trained_nets
 
 
 @dataclass(frozen=True)
@@ -122,20 +123,26 @@ def plot(results: dict) -> plt.Figure:
     return fig
 
 
-def run(analyze: AnalyzeRun, config: PathsConfig) -> Verdict:
-    """Measure the gradient per path length of the trained ResNet and judge: the gradient-weighted
-    mean path length is at most a third of the blocks (typical paths have half)."""
-    trained = trained_nets(analyze, config.nets, (config.model,))[config.model]
-    images, labels = split_tensors(data_module(analyze, config.nets), train=False).tensors
-    results = measure(trained.net, images[: config.images], labels[: config.images], config, analyze.seed)
-    n, effective = results["blocks"], results["effective_mean_length"]
-    lo, hi = results["effective_range"]
-    verdict = Verdict(
+def verdict(numbers: dict, config: PathsConfig) -> Verdict:
+    """Veit et al. fig. 6 on the measured gradient per path length (``numbers`` of `measure`): the
+    claim holds when the gradient-weighted mean path length is at most a third of the ``blocks``,
+    far below the typical path's half."""
+    n, effective = numbers["blocks"], numbers["effective_mean_length"]
+    lo, hi = numbers["effective_range"]
+    return Verdict(
         claim="most of the gradient of a trained ResNet flows through paths far shorter than the net "
         "(Veit et al. 2016, fig. 6)",
         measured=f"{config.model} ({n} blocks, typical path {n / 2:.1f}): gradient-weighted mean path length "
         f"{effective:.1f}, 90% of the gradient from lengths {lo}-{hi}",
         holds=effective <= n / 3,
     )
-    finish_study(analyze, "paths", config, results, plot(results), verdict)
-    return verdict
+
+
+def run(analyze: AnalyzeRun, config: PathsConfig) -> Verdict:
+    """Measure the gradient per path length of the trained ResNet, plot and judge it (`verdict`)."""
+    trained = trained_nets(analyze, config.nets, (config.model,))[config.model]
+    images, labels = split_tensors(data_module(analyze, config.nets), train=False).tensors
+    results = measure(trained.net, images[: config.images], labels[: config.images], config, analyze.seed)
+    outcome = verdict(results, config)
+    finish_study(analyze, "paths", config, results, plot(results), outcome)
+    return outcome

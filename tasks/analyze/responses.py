@@ -3,7 +3,7 @@ of every 3x3 layer's output after BatchNorm and before the ReLU or the addition.
 ResNets' responses are smaller than the plain nets', and the deeper ResNet's smaller still, so the
 residual functions are closer to zero than non-residual ones.
 
-The nets are the ones `degradation` trains (loaded from the run folder when present).
+The nets are the shared ones of `tasks.analyze.training` (loaded from the run folder when present).
 """
 
 from __future__ import annotations
@@ -18,19 +18,9 @@ from torch import nn
 from zoo.blocks import ResidualBlock
 
 from .common import AnalyzeRun, Verdict, finish_study
-from .degradation import (
-    FULL as FULL_NETS,
-)
-from .degradation import (
-    NETS,
-    TrainConfig,
-    data_module,
-    split_tensors,
-    trained_nets,
-)
-from .degradation import (
-    QUICK as QUICK_NETS,
-)
+from .training import FULL as FULL_NETS
+from .training import NETS, TrainConfig, data_module, split_tensors, trained_nets
+from .training import QUICK as QUICK_NETS
 
 
 @dataclass(frozen=True)
@@ -92,23 +82,30 @@ def plot(stds: dict[str, list[float]]) -> plt.Figure:
     return fig
 
 
-def run(analyze: AnalyzeRun, config: ResponsesConfig) -> Verdict:
-    """Measure the response stds of the four trained nets and judge: mean std of resnet-n below
-    plain-n for n = 20 and 56, and resnet56's below resnet20's."""
-    nets = trained_nets(analyze, config.nets)
-    images = split_tensors(data_module(analyze, config.nets), train=False).tensors[0][: config.images]
-    stds = {name: response_stds(nets[name].net, images) for name in NETS}
-    mean = {name: float(np.mean(values)) for name, values in stds.items()}
+def verdict(numbers: dict) -> Verdict:
+    """He et al. fig. 7 on the measured mean response std per net (``numbers["mean_std"]``): the
+    claim holds when resnet-n's is below plain-n's for n = 20 and 56, and resnet56's below
+    resnet20's (the deeper ResNet's residual functions are closer to zero still)."""
+    mean = numbers["mean_std"]
     holds = (
         mean["resnet20"] < mean["plain20"]
         and mean["resnet56"] < mean["plain56"]
         and mean["resnet56"] < mean["resnet20"]
     )
-    verdict = Verdict(
+    return Verdict(
         claim="the ResNets' 3x3 layer responses have smaller std than the plain nets', the deeper ResNet's smaller "
         "still (He et al. 2015, fig. 7)",
         measured="mean response std " + ", ".join(f"{n} {v:.3f}" for n, v in mean.items()),
         holds=holds,
     )
-    finish_study(analyze, "responses", config, {"mean_std": mean, "std": stds}, plot(stds), verdict)
-    return verdict
+
+
+def run(analyze: AnalyzeRun, config: ResponsesConfig) -> Verdict:
+    """Measure the response stds of the four trained nets, plot and judge them (`verdict`)."""
+    nets = trained_nets(analyze, config.nets)
+    images = split_tensors(data_module(analyze, config.nets), train=False).tensors[0][: config.images]
+    stds = {name: response_stds(nets[name].net, images) for name in NETS}
+    numbers = {"mean_std": {name: float(np.mean(values)) for name, values in stds.items()}, "std": stds}
+    outcome = verdict(numbers)
+    finish_study(analyze, "responses", config, numbers, plot(stds), outcome)
+    return outcome

@@ -146,19 +146,25 @@ def plot(results: dict, config: ShatteredConfig) -> plt.Figure:
     return fig
 
 
-def run(analyze: AnalyzeRun, config: ShatteredConfig) -> Verdict:
-    """Measure, plot and judge: the deep plain net's derivative is near white noise (lag-1
-    autocorrelation below 0.2 in the plain BN net, as in the paper's BN nets), while the shallow net
-    and both residual nets keep correlation (at least 0.5 at lag 1)."""
-    results = measure(config, analyze.seed)
-    lag1 = {kind: results[kind]["lag1"] for kind in KINDS}
+def verdict(numbers: dict, config: ShatteredConfig) -> Verdict:
+    """Balduzzi et al. 2017 (fig. 1) and UDL fig. 11.3 on the measured lag-1 autocorrelations
+    (``numbers[kind]["lag1"]`` per net of `KINDS`): the claim holds when a deep plain net's
+    derivative is near white noise (lag 1 below 0.2 in the plain or the plain BN net; the paper's
+    nets have BN), while the shallow net and both residual nets keep correlation (lag 1 at least 0.5)."""
+    lag1 = {kind: numbers[kind]["lag1"] for kind in KINDS}
     kept = min(lag1["shallow"], lag1["resnet"], lag1["resnet_bn"])
     holds = min(lag1["plain"], lag1["plain_bn"]) < 0.2 and kept >= 0.5
-    verdict = Verdict(
+    return Verdict(
         claim=f"d out/d in of a deep plain net ({config.depth} layers) is near white noise; the shallow and "
         "residual nets keep correlation at short lags (Balduzzi et al. 2017; UDL fig. 11.3)",
         measured="lag-1 autocorrelation " + ", ".join(f"{k} {v:.2f}" for k, v in lag1.items()),
         holds=holds,
     )
-    finish_study(analyze, "shattered", config, results, plot(results, config), verdict)
-    return verdict
+
+
+def run(analyze: AnalyzeRun, config: ShatteredConfig) -> Verdict:
+    """Measure the derivatives' autocorrelations, plot and judge them (`verdict`)."""
+    results = measure(config, analyze.seed)
+    outcome = verdict(results, config)
+    finish_study(analyze, "shattered", config, results, plot(results, config), outcome)
+    return outcome

@@ -128,17 +128,19 @@ def plot(results: dict) -> plt.Figure:
     return fig
 
 
-def run(analyze: AnalyzeRun, config: VarianceConfig) -> Verdict:
-    """Measure, plot and judge the three growth laws of UDL fig. 11.6."""
-    results = measure(config, analyze.seed)
-    he, scaled, bn = results["he"], results["scaled"], results["batchnorm"]
+def verdict(numbers: dict, config: VarianceConfig) -> Verdict:
+    """UDL fig. 11.6 on the measured per-block laws (``numbers`` of `measure`): the claim holds when
+    the He stack's log2 growth factor is within 0.15 of 1 (doubling), the scaled stack's within 0.15
+    of 0 (flat), and the BN stack's increment per block and var(k) / (k + 1) at the last block are
+    both within 0.25 of 1 (growth as k + 1)."""
+    he, scaled, bn = numbers["he"], numbers["scaled"], numbers["batchnorm"]
     holds = (
         abs(he["log2_growth"] - 1) < 0.15
         and abs(scaled["log2_growth"]) < 0.15
         and abs(bn["increment"] - 1) < 0.25
         and abs(bn["last_over_k_plus_1"] - 1) < 0.25
     )
-    verdict = Verdict(
+    return Verdict(
         claim="at init the variance doubles per residual block (He), stays flat with 1/sqrt(2) scaling, "
         "grows as k+1 with BN in the branch (UDL fig. 11.6)",
         measured=f"{config.blocks} blocks: He x{he['growth_factor']:.2f}/block (log2 {he['log2_growth']:.2f}); "
@@ -146,5 +148,11 @@ def run(analyze: AnalyzeRun, config: VarianceConfig) -> Verdict:
         f"var(k)/(k+1) = {bn['last_over_k_plus_1']:.2f} at k={config.blocks}",
         holds=holds,
     )
-    finish_study(analyze, "variance", config, results, plot(results), verdict)
-    return verdict
+
+
+def run(analyze: AnalyzeRun, config: VarianceConfig) -> Verdict:
+    """Measure, plot and judge (`verdict`) the three growth laws of UDL fig. 11.6."""
+    results = measure(config, analyze.seed)
+    outcome = verdict(results, config)
+    finish_study(analyze, "variance", config, results, plot(results), outcome)
+    return outcome

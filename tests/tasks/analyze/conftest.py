@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tasks.analyze.common import AnalyzeRun
-from tasks.analyze.degradation import TrainConfig
+from tasks.analyze.training import TrainConfig
 from tasks.wandb_records import read_run, wait_closed
 
 TINY_NETS = TrainConfig(

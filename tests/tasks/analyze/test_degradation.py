@@ -1,14 +1,14 @@
-"""Tests for tasks.analyze.degradation: the four nets trained once, saved, and loaded back."""
+"""Tests for tasks.analyze.degradation: the training errors of the four nets, and the verdict on them."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import asdict
 
 import pytest
-import torch
 
-from tasks.analyze.degradation import NETS, _load, checkpoint_path, trained_nets
+from tasks.analyze.degradation import QUICK, verdict
+from tasks.analyze.training import NETS
 
 from .conftest import TINY_NETS
 
@@ -19,30 +19,35 @@ def test_run_trains_four_nets_and_reports_their_training_errors(trained_run, stu
     assert set(numbers["train_error"]) == set(NETS) and numbers["data"] == "synthetic"
     assert all(0.0 <= e <= 1.0 for e in numbers["train_error"].values())
     assert record["config"]["steps"] == TINY_NETS.steps
+    assert record["verdict"] == asdict(verdict(numbers, TINY_NETS))  # the verdict on the numbers written
     summary = study_record(trained_run, "degradation")["summary"]
     assert summary["train_error/plain56"] == pytest.approx(numbers["train_error"]["plain56"])
-    assert isinstance(summary["verdict/holds"], bool)
+    assert summary["verdict/holds"] is record["verdict"]["holds"]
 
 
-def test_trained_nets_are_loaded_from_the_checkpoints_not_retrained(trained_run):
-    stamps = {name: checkpoint_path(trained_run, name).stat().st_mtime_ns for name in NETS}
-    nets = trained_nets(trained_run, TINY_NETS)
-    assert {name: checkpoint_path(trained_run, name).stat().st_mtime_ns for name in NETS} == stamps
-    assert len(nets["resnet20"].record["loss_curve"]) == TINY_NETS.steps
-    saved = torch.load(checkpoint_path(trained_run, "plain56"), weights_only=True)["state_dict"]
-    assert all(torch.equal(saved[k], v) for k, v in nets["plain56"].net.state_dict().items())
-    assert nets["plain56"].net.layer1[0].downsample is None  # a plain net: no shortcut
+def _errors(plain20: float, plain56: float, resnet20: float, resnet56: float) -> dict:
+    return {"train_error": {"plain20": plain20, "plain56": plain56, "resnet20": resnet20, "resnet56": resnet56}}
 
 
-def test_a_different_recipe_does_not_reuse_the_checkpoints(trained_run):
-    other = replace(TINY_NETS, steps=TINY_NETS.steps + 1)
-    path = checkpoint_path(trained_run, "resnet20")
-    assert _load(path, TINY_NETS, "synthetic") is not None
-    assert _load(path, other, "synthetic") is None and _load(path, TINY_NETS, "cifar") is None
+def test_verdict_holds_when_depth_raises_the_plain_nets_error_but_not_the_resnets():
+    outcome = verdict(_errors(0.10, 0.20, 0.08, 0.05), QUICK)
+    assert outcome.holds
+    assert (
+        outcome.measured == "training error plain20 10.0%, plain56 20.0%, resnet20 8.0%, resnet56 5.0% after 800 steps"
+    )
 
 
-def test_a_cut_short_checkpoint_is_trained_again_not_an_error(trained_run, tmp_path, capsys):
-    cut = tmp_path / "resnet20.pt"
-    cut.write_bytes(checkpoint_path(trained_run, "resnet20").read_bytes()[:100])
-    assert _load(cut, TINY_NETS, "synthetic") is None
-    assert "resnet20.pt" in capsys.readouterr().out
+def test_verdict_holds_when_the_deeper_resnet_ties():
+    assert verdict(_errors(0.10, 0.20, 0.05, 0.05), QUICK).holds
+
+
+@pytest.mark.parametrize(
+    "errors",
+    [
+        _errors(0.20, 0.10, 0.08, 0.05),  # the deeper plain net trains better: no degradation
+        _errors(0.10, 0.10, 0.08, 0.05),  # the deeper plain net ties: not higher
+        _errors(0.10, 0.20, 0.05, 0.08),  # the deeper ResNet trains worse: it degrades too
+    ],
+)
+def test_verdict_does_not_hold_without_degradation_of_the_plain_net_alone(errors):
+    assert not verdict(errors, QUICK).holds

@@ -1,15 +1,16 @@
-"""Tests for tasks.analyze.paths: gradients through chosen paths, and the study's distribution."""
+"""Tests for tasks.analyze.paths: gradients through chosen paths, the study's distribution and its verdict."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 import zoo
-from tasks.analyze.paths import PathsConfig, _gated_block, path_gradient, residual_blocks, run
+from tasks.analyze.paths import QUICK, PathsConfig, _gated_block, path_gradient, residual_blocks, run, verdict
 
 from .conftest import TINY_NETS
 
@@ -52,11 +53,32 @@ def test_path_gradient_is_positive_and_rejects_plain_nets(net_and_batch):
 
 
 def test_run_reports_the_gradient_share_per_path_length(trained_run, study_record):
-    run(trained_run, PathsConfig(nets=TINY_NETS, model="resnet20", images=4, samples=1))
-    numbers = json.loads((trained_run.out / "paths" / "paths.json").read_text())["numbers"]
+    config = PathsConfig(nets=TINY_NETS, model="resnet20", images=4, samples=1)
+    run(trained_run, config)
+    record = json.loads((trained_run.out / "paths" / "paths.json").read_text())
+    numbers = record["numbers"]
     assert numbers["blocks"] == 9 and len(numbers["per_path_gradient"]) == 10
     assert sum(numbers["gradient_share"]) == pytest.approx(1.0) and sum(numbers["path_share"]) == pytest.approx(1.0)
     lo, hi = numbers["effective_range"]
     assert 0 <= lo <= numbers["effective_mean_length"] <= hi <= 9
     summary = study_record(trained_run, "paths")["summary"]
     assert summary["effective_mean_length"] == pytest.approx(numbers["effective_mean_length"])
+    assert record["verdict"] == asdict(verdict(numbers, config))  # the verdict on the numbers written
+
+
+def _lengths(effective: float) -> dict:
+    return {"blocks": 9, "effective_mean_length": effective, "effective_range": [0, 6]}
+
+
+@pytest.mark.parametrize("effective", [2.0, 3.0])  # a third of the 9 blocks, or less
+def test_verdict_holds_when_the_gradient_comes_from_paths_at_most_a_third_of_the_net(effective):
+    assert verdict(_lengths(effective), QUICK).holds
+
+
+def test_verdict_does_not_hold_when_the_gradient_comes_from_longer_paths():
+    outcome = verdict(_lengths(3.5), QUICK)
+    assert not outcome.holds
+    assert outcome.measured == (
+        "resnet56 (9 blocks, typical path 4.5): gradient-weighted mean path length 3.5, "
+        "90% of the gradient from lengths 0-6"
+    )
