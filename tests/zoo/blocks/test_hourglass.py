@@ -6,10 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from zoo.blocks import Hourglass, Residual
-
-
-def n_params(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
+from zoo.measure import count_params
 
 
 def test_residual_without_skip_conv_when_channels_equal():
@@ -21,7 +18,7 @@ def test_residual_without_skip_conv_when_channels_equal():
     )
     convs = 16 * 8 + 8 * 8 * 9 + 8 * 16
     norms = 2 * (16 + 8 + 8)
-    assert n_params(r) == convs + norms
+    assert count_params(r) == convs + norms
 
 
 def test_residual_with_one_1x1_skip_when_channels_differ():
@@ -30,7 +27,8 @@ def test_residual_with_one_1x1_skip_when_channels_differ():
     skip = r.downsample[0]
     assert isinstance(skip, nn.Conv2d) and skip.kernel_size == (1, 1)
     assert (skip.in_channels, skip.out_channels, skip.stride) == (8, 16, (1, 1))
-    assert n_params(r) == n_params(r.conv1) + n_params(r.conv2) + n_params(r.conv3) + 2 * (8 + 8 + 8) + 8 * 16
+    convs = count_params(r.conv1) + count_params(r.conv2) + count_params(r.conv3)
+    assert count_params(r) == convs + 2 * (8 + 8 + 8) + 8 * 16
 
 
 def test_residual_is_a_pre_activation_bottleneck():

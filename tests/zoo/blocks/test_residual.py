@@ -9,10 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from zoo.blocks import BasicBlock, Bottleneck, ResidualBlock, ZeroPadShortcut
-
-
-def n_params(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
+from zoo.measure import count_params
 
 
 def twins(cls, args: tuple, first: dict, second: dict) -> tuple[nn.Module, nn.Module]:
@@ -74,9 +71,9 @@ def test_zero_pad_shortcut_subsamples_and_pads_with_zeros():
 def test_option_a_has_no_shortcut_parameters_and_zero_pads():
     block = BasicBlock(4, 8, 2, shortcut="A")
     assert isinstance(block.downsample, ZeroPadShortcut)
-    assert n_params(block.downsample) == 0
-    branch_params = sum(n_params(getattr(block, n)) for n in ("conv1", "bn1", "conv2", "bn2"))
-    assert n_params(block) == branch_params
+    assert count_params(block.downsample) == 0
+    branch_params = sum(count_params(getattr(block, n)) for n in ("conv1", "bn1", "conv2", "bn2"))
+    assert count_params(block) == branch_params
     x = torch.randn(2, 4, 8, 8)
     short = block.downsample(x)
     assert short.shape == (2, 8, 4, 4)
@@ -110,7 +107,7 @@ def test_option_c_projects_everywhere():
         proj = block.downsample[0]
         assert isinstance(proj, nn.Conv2d) and proj.kernel_size == (1, 1)
         assert (proj.in_channels, proj.out_channels) == (chs, chs)
-    assert n_params(BasicBlock(8, 8, shortcut="C")) == n_params(BasicBlock(8, 8, shortcut="B")) + 8 * 8 + 2 * 8
+    assert count_params(BasicBlock(8, 8, shortcut="C")) == count_params(BasicBlock(8, 8, shortcut="B")) + 8 * 8 + 2 * 8
 
 
 def test_pre_order_projection_has_no_norm_and_sees_bn_relu_input():
@@ -176,7 +173,8 @@ def test_plain_drops_the_shortcut_even_where_shape_changes():
     assert Bottleneck(8, 4, 2, plain=True, shortcut="C").downsample is None
     assert BasicBlock(4, 8, 2, plain=True)(torch.randn(2, 4, 8, 8)).shape == (2, 8, 4, 4)
     # a plain block with option A has the parameters of its residual twin
-    assert n_params(BasicBlock(4, 8, 2, plain=True, shortcut="A")) == n_params(BasicBlock(4, 8, 2, shortcut="A"))
+    plain, residual = BasicBlock(4, 8, 2, plain=True, shortcut="A"), BasicBlock(4, 8, 2, shortcut="A")
+    assert count_params(plain) == count_params(residual)
 
 
 @pytest.mark.parametrize("order", ["post", "pre"])

@@ -1,68 +1,14 @@
-"""Tests for zoo.models.densenet: torchvision equivalence, the papers' parameter counts, the CIFAR
-layouts, feature_info and the classifier API."""
+"""Tests for zoo.models.densenet: the papers' parameter counts, the CIFAR layouts, feature_info and
+the classifier API (torchvision equivalence is in test_torchvision_parity.py)."""
 
 import pytest
 import torch
-import torchvision
 from torch import nn
 
 import zoo
 from zoo.blocks import DenseLayer, Transition
+from zoo.measure import count_params
 from zoo.models import DenseNet
-
-
-def n_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def calibrate_norms(model: nn.Module, x: torch.Tensor) -> None:
-    """Distinct BatchNorm weights and running statistics (those of ``x``) for every norm."""
-    gen = torch.Generator().manual_seed(1)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            with torch.no_grad():
-                m.weight.copy_(torch.rand(m.weight.shape, generator=gen) * 0.5 + 0.5)
-                m.bias.copy_(torch.randn(m.bias.shape, generator=gen) * 0.1)
-            m.reset_running_stats()
-            m.momentum = None
-    model.train()
-    with torch.no_grad():
-        model(x)
-    model.eval()
-
-
-TORCHVISION = {
-    "densenet121": 7_978_856,
-    "densenet169": 14_149_480,
-    "densenet201": 20_013_928,
-    "densenet161": 28_681_000,
-}
-
-
-@pytest.mark.parametrize("name", list(TORCHVISION))
-def test_torchvision_state_dict_loads_strictly_and_outputs_match(name):
-    torch.manual_seed(0)
-    reference = getattr(torchvision.models, name)(weights=None)
-    calibrate_norms(reference, torch.randn(2, 3, 64, 64))
-    ours = zoo.create_model(name)
-    result = ours.load_state_dict(reference.state_dict(), strict=True)
-    assert not result.missing_keys and not result.unexpected_keys
-    ours.eval()
-    x = torch.randn(1, 3, 64, 64)
-    with torch.no_grad():
-        expected, actual = reference(x), ours(x)
-    assert actual.shape == (1, 1000)
-    assert expected.abs().max() < 1e3  # the calibration keeps the comparison meaningful
-    torch.testing.assert_close(actual, expected, atol=1e-5, rtol=1e-5)
-
-
-@pytest.mark.parametrize(("name", "count"), list(TORCHVISION.items()))
-def test_parameter_count_equals_torchvision(name, count):
-    with torch.device("meta"):
-        reference = getattr(torchvision.models, name)(weights=None)
-        ours = zoo.create_model(name)
-    assert n_params(ours) == n_params(reference) == count
-    assert {k: v.shape for k, v in ours.state_dict().items()} == {k: v.shape for k, v in reference.state_dict().items()}
 
 
 @pytest.mark.parametrize(
@@ -76,7 +22,7 @@ def test_parameter_count_equals_torchvision(name, count):
 )
 def test_cifar_parameter_counts_match_the_paper(name, millions):
     with torch.device("meta"):
-        count = n_params(zoo.create_model(name))
+        count = count_params(zoo.create_model(name))
     decimals = len(millions.partition(".")[2])
     assert round(count / 1e6, decimals) == float(millions), f"{name}: {count:,}"
 

@@ -3,15 +3,11 @@ counts, no unused parameters, feature_info and input validation."""
 
 import pytest
 import torch
-from torch import nn
 
 import zoo
 from zoo.blocks import Hourglass
+from zoo.measure import count_params
 from zoo.models import StackedHourglass
-
-
-def n_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 def test_one_prediction_per_stack_at_stride_4():
@@ -48,8 +44,8 @@ def test_every_parameter_gets_a_gradient(num_stacks):
 
 def test_hourglass8_has_about_25m_parameters():
     with torch.device("meta"):
-        count = n_params(zoo.create_model("hourglass8"))
-        single = n_params(zoo.create_model("hourglass1"))
+        count = count_params(zoo.create_model("hourglass8"))
+        single = count_params(zoo.create_model("hourglass1"))
     assert round(count / 1e6) == 25
     assert single < count / 6
 

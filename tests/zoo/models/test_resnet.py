@@ -1,78 +1,22 @@
-"""Tests for zoo.models.resnet: torchvision equivalence, the papers' parameter counts, layouts,
-feature_info, dilation, pre-activation, drop-path and input validation."""
+"""Tests for zoo.models.resnet: the papers' parameter counts, layouts, feature_info, dilation,
+pre-activation, drop-path and input validation (torchvision equivalence is in test_torchvision_parity.py)."""
 
 import pytest
 import torch
-import torchvision
 from torch import nn
 
 import zoo
 from zoo.blocks import BasicBlock, Bottleneck, ZeroPadShortcut
+from zoo.measure import count_params
 from zoo.models import ResNet
-
-
-def n_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 def meta_params(name: str, **overrides) -> int:
     with torch.device("meta"):
-        return n_params(zoo.create_model(name, **overrides))
+        return count_params(zoo.create_model(name, **overrides))
 
 
-def calibrate_norms(model: nn.Module, x: torch.Tensor) -> None:
-    """Give every BatchNorm distinct affine weights and running statistics (those of ``x``), so
-    a swapped key would show in the output and eval-mode activations stay O(1)."""
-    gen = torch.Generator().manual_seed(1)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            with torch.no_grad():
-                m.weight.copy_(torch.rand(m.weight.shape, generator=gen) * 0.5 + 0.5)
-                m.bias.copy_(torch.randn(m.bias.shape, generator=gen) * 0.1)
-            m.reset_running_stats()
-            m.momentum = None  # cumulative: after one batch, the running stats are the batch's
-    model.train()
-    with torch.no_grad():
-        model(x)
-    model.eval()
-
-
-# ---------------------------------------------------------------- torchvision equivalence
-
-TORCHVISION = {
-    "resnet18": 11_689_512,
-    "resnet34": 21_797_672,
-    "resnet50": 25_557_032,
-    "resnet101": 44_549_160,
-    "resnet152": 60_192_808,
-}
-
-
-@pytest.mark.parametrize("name", list(TORCHVISION))
-def test_torchvision_state_dict_loads_strictly_and_outputs_match(name):
-    torch.manual_seed(0)
-    reference = getattr(torchvision.models, name)(weights=None)
-    calibrate_norms(reference, torch.randn(2, 3, 64, 64))
-    ours = zoo.create_model(name)
-    result = ours.load_state_dict(reference.state_dict(), strict=True)
-    assert not result.missing_keys and not result.unexpected_keys
-    ours.eval()
-    x = torch.randn(1, 3, 64, 64)
-    with torch.no_grad():
-        expected, actual = reference(x), ours(x)
-    assert actual.shape == (1, 1000)
-    assert expected.abs().max() < 1e3  # the calibration keeps the comparison meaningful
-    torch.testing.assert_close(actual, expected, atol=1e-5, rtol=1e-5)
-
-
-@pytest.mark.parametrize(("name", "count"), list(TORCHVISION.items()))
-def test_parameter_count_equals_torchvision(name, count):
-    with torch.device("meta"):
-        reference = getattr(torchvision.models, name)(weights=None)
-        ours = zoo.create_model(name)
-    assert n_params(ours) == n_params(reference) == count
-    shapes = {k: tuple(v.shape) for k, v in ours.state_dict().items()}
-    assert shapes == {k: tuple(v.shape) for k, v in reference.state_dict().items()}
+# ---------------------------------------------------------------- ResNet-200, which torchvision does not have
 
 
 def test_resnet200_parameter_count():
@@ -126,9 +70,9 @@ def test_preact_resnet1001_matches_the_released_architecture():
     # the released 1001-layer net (n = 111 bottlenecks per stage) has 10.33M.
     with torch.device("meta"):
         model = zoo.create_model("preact_resnet1001")
-    count = n_params(model)
+    count = count_params(model)
     assert count == preact_bottleneck_cifar_count(111)
-    bn = sum(n_params(m) for m in model.modules() if isinstance(m, nn.BatchNorm2d))
+    bn = sum(count_params(m) for m in model.modules() if isinstance(m, nn.BatchNorm2d))
     assert paper_round(count - bn, "10.2")
     assert meta_params("preact_resnet164") == preact_bottleneck_cifar_count(18)
 
@@ -137,7 +81,7 @@ def test_preact_resnet1001_matches_the_released_architecture():
 def test_plain_nets_have_the_parameters_of_their_option_a_twins(depth):
     with torch.device("meta"):
         plain = zoo.create_model(f"plain{depth}")
-    assert n_params(plain) == meta_params(f"resnet{depth}")
+    assert count_params(plain) == meta_params(f"resnet{depth}")
     assert all(m.downsample is None for m in plain.modules() if isinstance(m, BasicBlock))
 
 
@@ -205,7 +149,7 @@ def test_stride_in_1x1_moves_the_stride():
     v15 = tiny(Bottleneck)
     assert v1.layer2[0].conv1.stride == (2, 2) and v1.layer2[0].conv2.stride == (1, 1)
     assert v15.layer2[0].conv1.stride == (1, 1) and v15.layer2[0].conv2.stride == (2, 2)
-    assert n_params(v1) == n_params(v15)
+    assert count_params(v1) == count_params(v15)
 
 
 def test_drop_path_rises_linearly_over_blocks():
@@ -263,7 +207,7 @@ def test_in_chans_and_classifier_api():
 def test_in_chans_override_changes_only_the_stem(name):
     with torch.device("meta"):
         rgb, gray = zoo.create_model(name), zoo.create_model(name, in_chans=1)
-    assert n_params(rgb) - n_params(gray) == 2 * 64 * 7 * 7
+    assert count_params(rgb) - count_params(gray) == 2 * 64 * 7 * 7
 
 
 # ---------------------------------------------------------------- input validation
