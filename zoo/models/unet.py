@@ -94,30 +94,25 @@ UNET = register_family(
         task_kwargs={"pose": {"out_reduction": 4}},  # the decoder stops at stride 4 for heatmaps
     )
 )
-register(
-    "unet",
-    ModelSpec(
-        family="unet",
-        cls=UNetEncoder,
-        kwargs=dict(in_chans=1, padding="valid", norm="none"),
-        input_size=(1, 572, 572),
-        native_task="segmentation",
-        paper=f"{RONNEBERGER}, fig. 1",
-        head_kwargs=dict(num_classes=2),
-    ),
-)
-register(
-    "unet_same",
-    ModelSpec(
-        family="unet",
-        cls=UNetEncoder,
-        kwargs=dict(in_chans=3, padding="same", norm="batch"),
-        input_size=(3, 256, 256),
-        native_task="segmentation",
-        paper=f"{RONNEBERGER}, padded, with BN",
-        head_kwargs=dict(num_classes=2),
-    ),
-)
+
+
+def _register_configurations() -> None:
+    """The paper's net (valid padding, no norm, 1 input channel, 2 classes; 572 -> 388, fig. 1) and its
+    padded, batch-normalised variant that keeps any input's size."""
+    for name, kwargs, input_size, variant in [
+        ("unet", dict(in_chans=1, padding="valid", norm="none"), (1, 572, 572), "fig. 1"),
+        ("unet_same", dict(in_chans=3, padding="same", norm="batch"), (3, 256, 256), "padded, with BN"),
+    ]:
+        spec = ModelSpec(
+            family=UNET.name,
+            cls=UNetEncoder,
+            kwargs=kwargs,
+            input_size=input_size,
+            native_task="segmentation",
+            paper=f"{RONNEBERGER}, {variant}",
+            head_kwargs=dict(num_classes=2),
+        )
+        register(name, spec)
 
 
 def unet_on_encoder(name: str, spec: ModelSpec) -> tuple[str, ModelSpec] | None:
@@ -136,4 +131,5 @@ def unet_on_encoder(name: str, spec: ModelSpec) -> tuple[str, ModelSpec] | None:
     return f"unet_{name}", derived
 
 
+_register_configurations()
 derive(unet_on_encoder)
