@@ -40,7 +40,7 @@ from tasks.data.datasets import PredictItems, TaskDataset, collate_good, worker_
 from tasks.data.formats import CifarPickles, CocoKeypoints, ImageFiles, ImageFolderDataset, MaskFolderDataset
 from tasks.data.sampling import EpochSampler, ResumableLoader
 from tasks.data.synthetic import SyntheticFigures, SyntheticScenes, SyntheticShapes
-from tasks.data.transforms import PredictTransform, build_transforms
+from tasks.data.transforms import PredictTransform, augment_parts, build_transforms
 
 SYNTHETIC_SIZES = {True: 2000, False: 500}
 """Default number of synthetic (train, val) items."""
@@ -80,7 +80,8 @@ class _TaskData(pl.LightningDataModule):
         val_size: validation items (synthetic default 500; real data: a random subset, default all; COCO
             draws whole images, so that every person of an evaluated image is predicted).
         seed: seed of the synthetic items and of real-data subsets.
-        augment: random geometric and colour augmentation of training images.
+        augment: the training augmentation: true (all of the task's parts), false, or the parts to use,
+            separated by commas (`tasks.data.transforms.AUGMENT_PARTS`: crop, scale, rotate, flip, color).
         skip_bad: skip damaged items (unreadable files, masks of the wrong size, malformed annotations)
             with a warning, and report their count at the end, instead of stopping with an error.
         predict_root: a folder of images, searched recursively, that `zoo predict` predicts instead of the
@@ -103,7 +104,7 @@ class _TaskData(pl.LightningDataModule):
         train_size: int | None = None,
         val_size: int | None = None,
         seed: int = 0,
-        augment: bool = True,
+        augment: bool | str = True,
         skip_bad: bool = False,
         predict_root: str | None = None,
     ) -> None:
@@ -126,6 +127,7 @@ class _TaskData(pl.LightningDataModule):
         ):
             if value is not None and value < least:
                 raise ValueError(f"{name} must be >= {least}, got {value}")
+        augment_parts(self.task, augment)  # a wrong setting fails now, naming the valid ones
         self.save_hyperparameters()  # with the subclass's arguments, which Lightning collects from its frame
         self.source, self.root, self.image_size = source, root, image_size
         self.batch_size, self.num_workers, self.seed, self.augment = batch_size, num_workers, seed, augment
@@ -170,7 +172,7 @@ class _TaskData(pl.LightningDataModule):
             if size is not None and size < len(source):  # a seeded random subset of a real dataset
                 rng = np.random.default_rng([self.seed, int(train)])
                 source = Subset(source, draw_subset(len(source), size, rng, getattr(source, "groups", None)))
-            transform = build_transforms(self.task, self.image_size, train and self.augment, flip_pairs)
+            transform = build_transforms(self.task, self.image_size, train, flip_pairs, self.augment)
             self._datasets[split] = TaskDataset(source, transform, self.skip_bad)
         return self._datasets[split]
 

@@ -123,30 +123,77 @@ class PredictTransform:
         return self.transform.image(image), info
 
 
+AUGMENT_PARTS = {
+    "classification": ("crop", "flip", "color"),
+    "segmentation": ("scale", "rotate", "flip", "color"),
+    "pose": ("scale", "rotate", "flip", "color"),
+}
+"""The parts of each task's training augmentation, in the order they are applied:
+
+- ``crop``: a random resized crop of 70-100% of the area (classification);
+- ``scale``: a random affine of scale 0.75-1.25 and shift up to 10% (p=0.8), on the resized image;
+- ``rotate``: a random rotation up to 30 degrees, in the same affine;
+- ``flip``: a horizontal flip (p=0.5), swapping left and right joints;
+- ``color``: colour jitter (brightness, contrast, saturation 0.3, hue 0.05; p=0.8).
+"""
+AUGMENT_LEVELS = {"none": (), "strong": None}
+"""Named sets of parts; None: all of the task's parts."""
+
+
+def augment_parts(task: str, augment: bool | str) -> tuple[str, ...]:
+    """The parts an ``augment`` setting names: True (all), False or "none", a level of `AUGMENT_LEVELS`,
+    or parts of `AUGMENT_PARTS` separated by commas ("flip,color"); anything else raises ValueError
+    naming the valid choices."""
+    parts = AUGMENT_PARTS[task]
+    if augment is True or augment is False:
+        return parts if augment else ()
+    if augment in AUGMENT_LEVELS:
+        return parts if AUGMENT_LEVELS[augment] is None else AUGMENT_LEVELS[augment]
+    chosen = tuple(part.strip() for part in str(augment).split(",") if part.strip())
+    unknown = [part for part in chosen if part not in parts]
+    if unknown or not chosen:
+        raise ValueError(
+            f"augment={augment!r}: use true, false, one of {', '.join(AUGMENT_LEVELS)}, or {task} parts "
+            f"separated by commas among {', '.join(parts)}"
+        )
+    return tuple(part for part in parts if part in chosen)
+
+
 def build_transforms(
-    task: str, image_size: int, train: bool, flip_pairs: Sequence[tuple[int, int]] | None = None
+    task: str,
+    image_size: int,
+    train: bool,
+    flip_pairs: Sequence[tuple[int, int]] | None = None,
+    augment: bool | str = True,
 ) -> TaskTransform:
     """The pipeline for `task` at `image_size` x `image_size` pixels.
 
-    Eval: resize only. Train, classification: a random resized crop of 70-100% of the area;
-    segmentation and pose: resize, then a random affine (scale 0.75-1.25, shift up to 10%, rotation
-    up to 30 degrees). Then, for all tasks, a horizontal flip (p=0.5) and colour jitter. `flip_pairs`
-    (left, right) joint indices are required for pose training, so that a flip can swap them.
-    An unknown task or a size < 1 raises ValueError.
+    Eval: resize only. Train: the parts of `AUGMENT_PARTS` that ``augment`` names (`augment_parts`;
+    default all), after a resize (a random resized crop resizes by itself). `flip_pairs` (left, right)
+    joint indices are required for pose training with flips, so that a flip can swap them. An unknown
+    task or a size < 1 raises ValueError.
     """
+    if task not in AUGMENT_PARTS:
+        raise ValueError(f"task={task!r} is not one of {TASKS}")
     if image_size < 1:
         raise ValueError(f"image_size must be >= 1, got {image_size}")
     size = (image_size, image_size)
-    if not train:
-        return TaskTransform(task, [A.Resize(*size)], flip_pairs)
-    if task == "classification":
-        geometric = [A.RandomResizedCrop(size=size, scale=(0.7, 1.0))]
-    else:
-        geometric = [
-            A.Resize(*size),
+    parts = augment_parts(task, augment) if train else ()
+    transforms: list[A.BasicTransform] = (
+        [A.RandomResizedCrop(size=size, scale=(0.7, 1.0))] if "crop" in parts else [A.Resize(*size)]
+    )
+    if "scale" in parts or "rotate" in parts:
+        transforms.append(
             A.Affine(
-                scale=(0.75, 1.25), translate_percent=(-0.1, 0.1), rotate=(-30, 30), fill_mask=IGNORE_INDEX, p=0.8
-            ),
-        ]
-    color = A.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.05, p=0.8)
-    return TaskTransform(task, [*geometric, A.HorizontalFlip(p=0.5), color], flip_pairs)
+                scale=(0.75, 1.25) if "scale" in parts else 1.0,
+                translate_percent=(-0.1, 0.1) if "scale" in parts else 0.0,
+                rotate=(-30, 30) if "rotate" in parts else 0.0,
+                fill_mask=IGNORE_INDEX,
+                p=0.8,
+            )
+        )
+    if "flip" in parts:
+        transforms.append(A.HorizontalFlip(p=0.5))
+    if "color" in parts:
+        transforms.append(A.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.05, p=0.8))
+    return TaskTransform(task, transforms, flip_pairs)

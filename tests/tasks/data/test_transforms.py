@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from tasks.data.transforms import TaskTransform, build_transforms
+from tasks.data.modules import SegmentationData
+from tasks.data.transforms import TaskTransform, augment_parts, build_transforms
 from zoo.constants import IMAGENET_MEAN, IMAGENET_STD
 
 SIZE = 48
@@ -115,3 +116,17 @@ def test_bad_arguments_are_refused():
     transform = build_transforms("pose", 32, train=False)
     with pytest.raises(ValueError, match=r"\(K, 2\)"):
         transform(np.zeros((32, 32, 3), np.uint8), np.zeros((3, 3), np.float32), np.ones(3, np.float32))
+
+
+def test_augment_names_the_parts_of_the_training_pipeline():
+    assert augment_parts("segmentation", True) == ("scale", "rotate", "flip", "color")
+    assert augment_parts("classification", False) == augment_parts("pose", "none") == ()
+    assert augment_parts("pose", "color, flip") == ("flip", "color")  # in the pipeline's order
+    kinds = [type(t).__name__ for t in build_transforms("segmentation", 16, True, augment="rotate,color").compose]
+    assert kinds == ["Resize", "Affine", "ColorJitter", "Normalize", "ToTensorV2"]
+    affine = build_transforms("segmentation", 16, True, augment="rotate").compose.transforms[1]
+    assert affine.rotate == (-30, 30) and affine.scale == {"x": (1.0, 1.0), "y": (1.0, 1.0)}
+    with pytest.raises(ValueError, match="'crop'.*scale, rotate, flip, color"):
+        augment_parts("segmentation", "crop")
+    with pytest.raises(ValueError, match="augment='strongest'"):
+        SegmentationData(augment="strongest")
