@@ -262,7 +262,7 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
             *["--model.init_args.lr", str(args.lr), "--model.init_args.optimizer", args.optimizer],
             *["--model.init_args.weight_decay", str(args.weight_decay), "--model.init_args.warmup_steps", "0"],
             *["--seed_everything", str(seed), "--trainer.logger", "false", "--trainer.enable_progress_bar", "false"],
-            *["--data.init_args.augment", str(args.augment).lower()],
+            *["--data.init_args.augment", args.augment],
             *(["--data.init_args.image_size", str(args.image_size)] if args.image_size else []),
             *args.zoo_args,
         ]
@@ -272,7 +272,7 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
             runs.setdefault("archzoo", []).append(train_zoo(cli, task))
             settings = {k: v for k, v in cli.datamodule.hparams.items() if not k.startswith("_")}
             peer_data = type(cli.datamodule)(**{**settings, "augment": args.peer_augment})
-            for peer in args.peers or PEERS[task]:
+            for peer in PEERS[task] if args.peers is None else args.peers:
                 runs.setdefault(peer, []).append(
                     train_peer(task, peer, peer_data, hp, args.epochs, args.peer_schedule, seed)
                 )
@@ -314,7 +314,7 @@ def main() -> None:
     parser.add_argument("--task", choices=tuple(PEERS), required=True)
     parser.add_argument("--data", choices=("synthetic", "digits"), default="synthetic")
     parser.add_argument("--data-dir", type=Path, default=Path("runs/vs_peers/digits"))
-    parser.add_argument("--peers", nargs="*", help="default: all of the task's peers")
+    parser.add_argument("--peers", nargs="*", help="default: all of the task's peers; none: archzoo alone")
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--optimizer", choices=("adamw", "sgd"), default="adamw")
@@ -323,7 +323,9 @@ def main() -> None:
     parser.add_argument("--train-size", type=int, help="training images (synthetic default 2000)")
     parser.add_argument("--val-size", type=int, help="validation images (synthetic default 500)")
     parser.add_argument("--image-size", type=int, help=f"default: the config's ({IMAGE_SIZE})")
-    parser.add_argument("--augment", type=lambda s: s.lower() == "true", default=True, help="archzoo's augmentation")
+    parser.add_argument(
+        "--augment", default="true", help="archzoo's augmentation: true, false or parts (e.g. flip,color)"
+    )
     parser.add_argument("--peer-augment", action="store_true", help="the peer trains on the same augmentation")
     parser.add_argument("--peer-schedule", choices=("cosine", "onecycle"), default="cosine")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
