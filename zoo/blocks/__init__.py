@@ -2,7 +2,7 @@
 
 from .dense import DenseBlock, DenseLayer, Transition
 from .hourglass import Hourglass, Residual
-from .layers import ConvNormAct, make_act, make_conv, make_norm, make_upconv
+from .layers import ConvNormAct, DropPath, make_act, make_conv, make_norm, make_upconv
 from .residual import BasicBlock, Bottleneck, ResidualBlock, ZeroPadShortcut
 from .unet import DoubleConv, Down, Up, fit_to
 
@@ -12,6 +12,7 @@ __all__ = [
     "ConvNormAct",
     "DenseBlock",
     "DenseLayer",
+    "DropPath",
     "DoubleConv",
     "Down",
     "Hourglass",

@@ -6,6 +6,7 @@ factories, so a switch such as ``norm="group"`` reaches every layer of every mod
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 NORMS = ("batch", "group", "none")
@@ -95,3 +96,26 @@ class ConvNormAct(nn.Sequential):
         else:
             self.norm, self.act, self.conv = make_norm(norm, in_chs), make_act(act, inplace=norm != "none"), conv
         self.in_chs, self.out_chs = in_chs, out_chs
+
+
+class DropPath(nn.Module):
+    """Stochastic depth (Huang et al. 2016, "Deep Networks with Stochastic Depth", sec. 3): in training,
+    drop a residual branch for a whole sample with probability ``drop_prob`` and scale the kept ones by
+    1 / (1 - drop_prob), so the expected output is unchanged; the identity in evaluation. The same draws as
+    timm's ``DropPath``, without importing timm."""
+
+    def __init__(self, drop_prob: float) -> None:
+        super().__init__()
+        if not 0.0 <= drop_prob < 1.0:
+            raise ValueError(f"drop_path={drop_prob} must be in [0, 1).")
+        self.drop_prob = drop_prob
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.drop_prob == 0.0:
+            return x
+        keep = 1.0 - self.drop_prob
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
+        return x * mask.div_(keep)
+
+    def extra_repr(self) -> str:
+        return f"drop_prob={self.drop_prob}"

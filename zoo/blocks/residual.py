@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from timm.layers import DropPath
 from torch import nn
 
-from .layers import make_act, make_conv, make_norm
+from .layers import DropPath, make_act, make_conv, make_norm
 
 SHORTCUTS = ("A", "B", "C")
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from zoo.blocks import ConvNormAct, make_act, make_conv, make_norm, make_upconv
+from zoo.blocks import ConvNormAct, DropPath, make_act, make_conv, make_norm, make_upconv
 
 
 def test_make_norm_kinds():
@@ -114,3 +114,17 @@ def test_conv_norm_act_rejects_bad_order():
         ConvNormAct(3, 8, order="mid")
     with pytest.raises(ValueError, match="'layer'"):
         ConvNormAct(3, 8, norm="layer")
+
+
+def test_drop_path_draws_as_timms():
+    import timm.layers
+
+    x = torch.randn(16, 4, 3, 3)
+    ours, timms = DropPath(0.3).train(), timm.layers.DropPath(0.3).train()
+    torch.manual_seed(1)
+    dropped = ours(x)
+    torch.manual_seed(1)
+    assert torch.equal(dropped, timms(x)) and (dropped.flatten(1) == 0).all(1).any()
+    assert torch.equal(ours.eval()(x), x)
+    with pytest.raises(ValueError, match="drop_path=1.0"):
+        DropPath(1.0)
