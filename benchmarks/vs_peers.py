@@ -40,8 +40,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from tasks.cli import ZooCLI
 from tasks.heatmaps import decode_heatmaps, encode_heatmaps, heatmap_loss
+from tasks.lightning_cli import ZooCLI
 from tasks.metrics import PCK, segmentation_metrics
 from tasks.prediction import write_mask_png
 
