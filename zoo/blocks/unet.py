@@ -18,12 +18,16 @@ UP_MODES = ("transpose", "bilinear")
 
 
 def fit_to(x: torch.Tensor, size: tuple[int, int] | torch.Size) -> torch.Tensor:
-    """Centre-crop or zero-pad the last two dims of ``x`` to ``size``."""
-    dh, dw = size[0] - x.shape[-2], size[1] - x.shape[-1]
-    if dh == 0 and dw == 0:
+    """Centre-crop or zero-pad the last two dims of ``x`` to ``size``. (Traced for export, it always
+    pads, by zero where the sizes match: a test on the sizes would fix them in the exported graph.)"""
+    (height, width), (h, w) = size, x.shape[-2:]
+    if not torch.compiler.is_compiling() and (h, w) == (height, width):
         return x
+    # floor((target - h) / 2), divided as a sum of sizes: never negative, so an exported graph that
+    # truncates an integer division (ONNX) rounds as PyTorch does
+    top, left = (height + h) // 2 - h, (width + w) // 2 - w
     # F.pad with negative amounts crops, so one call covers both directions.
-    return F.pad(x, (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2))
+    return F.pad(x, (left, width - w - left, top, height - h - top))
 
 
 class DoubleConv(nn.Sequential):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from zoo.models.base import Backbone, ClassifierBackbone
+from zoo.models.base import Backbone, ClassifierBackbone, SizeRule
 
 
 class Classifier(ClassifierBackbone):
@@ -19,3 +19,6 @@ class Classifier(ClassifierBackbone):
 
     def forward_intermediates(self, x: torch.Tensor) -> list[torch.Tensor]:
         return self.backbone.forward_intermediates(x)
+
+    def input_sizes(self) -> SizeRule:
+        return self.backbone.input_sizes()

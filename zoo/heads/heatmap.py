@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from zoo.blocks import ConvNormAct, make_conv
-from zoo.models.base import Backbone, he_init
+from zoo.models.base import Backbone, SizeRule, he_init
 
 
 class HeatmapHead(nn.Sequential):
@@ -52,6 +52,9 @@ class HeatmapModel(Backbone):
 
     def forward_intermediates(self, x: torch.Tensor) -> list[torch.Tensor]:
         return self.backbone.forward_intermediates(x)
+
+    def input_sizes(self) -> SizeRule:
+        return self.backbone.input_sizes()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.forward_features(x))

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from zoo.blocks import Up, make_conv
-from zoo.models.base import Backbone, he_init
+from zoo.models.base import Backbone, SizeRule, he_init
 
 
 def distinct_scales(feature_info: list[dict]) -> list[int]:
@@ -84,6 +84,9 @@ class UNet(Backbone):
 
     def forward_intermediates(self, x: torch.Tensor) -> list[torch.Tensor]:
         return self.encoder.forward_intermediates(x)
+
+    def input_sizes(self) -> SizeRule:
+        return self.encoder.input_sizes()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.head(self.decoder(self.forward_intermediates(x)))

@@ -9,7 +9,7 @@ import importlib
 import pkgutil
 
 # isort: off
-from .base import Backbone, ClassifierBackbone, check_images, he_init
+from .base import Backbone, ClassifierBackbone, SizeRule, check_images, he_init
 from .resnet import ResNet
 from .densenet import DenseNet
 from .unet import UNetEncoder, nearest_valid_sizes, valid_output_size
@@ -26,6 +26,7 @@ __all__ = [
     "ClassifierBackbone",
     "DenseNet",
     "ResNet",
+    "SizeRule",
     "StackedHourglass",
     "UNetEncoder",
     "check_images",

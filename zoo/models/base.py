@@ -3,15 +3,58 @@ classification head API of timm (`forward_features`, `forward_head`, `reset_clas
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 from torch import nn
 
 
+@dataclass(frozen=True)
+class SizeRule:
+    """The input sides a network takes: ``step * k + offset`` for whole k, and at least ``minimum``.
+
+    ResNet and DenseNet take any side; a stacked hourglass of depth d multiples of 4 * 2**d; a
+    valid-padding U-Net of depth d the sides whose every level stays even (16k + 12, from 188, at
+    depth 4). Exports declare these sizes as their dynamic height and width.
+    """
+
+    step: int = 1
+    offset: int = 0
+    minimum: int = 1
+
+    def accepts(self, side: int) -> bool:
+        return side >= self.minimum and (side - self.offset) % self.step == 0
+
+    def nearest(self, side: int) -> tuple[int | None, int]:
+        """The accepted sides closest to ``side`` at or below it (None if none) and above it."""
+        below = self.offset + (side - self.offset) // self.step * self.step
+        above = below + self.step
+        return (below if below >= self.minimum else None), max(above, self.minimum)
+
+    def describe(self) -> str:
+        if self.step == 1:
+            return f"any size from {self.minimum}"
+        if self.offset == 0:
+            return f"multiples of {self.step} from {self.minimum}"
+        return f"{self.step}k + {self.offset}, from {self.minimum}"
+
+    def units(self, side: int) -> int:
+        """k of an accepted side."""
+        return (side - self.offset) // self.step
+
+    def smallest_units(self) -> int:
+        return math.ceil((self.minimum - self.offset) / self.step)
+
+
 def check_images(x: torch.Tensor, in_chans: int, model: str, divisor: int = 1) -> None:
     """Raise a ValueError naming the problem and the fix when ``x`` is not a (B, in_chans, H, W)
-    batch whose sides are multiples of ``divisor``. Runs before any computation."""
+    batch whose sides are multiples of ``divisor``. Runs before any computation; not while
+    ``torch.compile`` or ``torch.export`` traces the model, where a check on the input's size would
+    become a guard (an export then declares the accepted sizes itself, `Backbone.input_sizes`)."""
+    if torch.compiler.is_compiling():
+        return
     if not isinstance(x, torch.Tensor) or x.ndim != 4:
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
         raise ValueError(
@@ -57,6 +100,10 @@ class Backbone(nn.Module):
 
     def check_input(self, x: torch.Tensor) -> None:
         check_images(x, self.in_chans, type(self).__name__)
+
+    def input_sizes(self) -> SizeRule:
+        """The input sides the network takes (any, by default)."""
+        return SizeRule()
 
     def forward_intermediates(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The feature maps of every ``feature_info`` entry, shallow to deep."""

@@ -16,7 +16,7 @@ from torch import nn
 from zoo.blocks import ConvNormAct, Hourglass, Residual, make_conv
 from zoo.registry import Family, ModelSpec, register, register_family
 
-from .base import Backbone, check_images, he_init
+from .base import Backbone, SizeRule, check_images, he_init
 
 
 class StackedHourglass(Backbone):
@@ -70,6 +70,11 @@ class StackedHourglass(Backbone):
 
     def check_input(self, x: torch.Tensor) -> None:
         check_images(x, self.in_chans, f"StackedHourglass(depth={self.depth})", divisor=4 * 2**self.depth)
+
+    def input_sizes(self) -> SizeRule:
+        """Multiples of 4 * 2**depth: the stem's stride 4, then ``depth`` pools that upsample back."""
+        step = 4 * 2**self.depth
+        return SizeRule(step, 0, step)
 
     def _run(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         self.check_input(x)
