@@ -1,5 +1,6 @@
-"""`zoo export <checkpoint> <out.safetensors>`: the network of a zoo task's Lightning checkpoint as
-safetensors, the format that cannot run code when loaded (docs/reliability.md).
+"""`zoo export <checkpoint> <out>`: the network of a zoo task's Lightning checkpoint as safetensors (the
+weights, in the format that cannot run code when loaded; docs/reliability.md), ONNX or a
+``torch.export`` program (`zoo.export`; docs/export.md).
 
 The checkpoint is read with ``torch.load(weights_only=True)`` (`zoo.weights.read_torch_file`). The
 file written holds the task network's weights (the ``net.`` entries of the task's state dict) and,
@@ -13,6 +14,8 @@ import argparse
 import pickle
 from pathlib import Path
 from typing import Any
+
+from torch import nn
 
 import zoo
 from zoo.registry import TASKS
@@ -65,15 +68,18 @@ def checkpoint_model(checkpoint: dict[str, Any], path: Path, task: str | None = 
     return hparams["model"], task, {**(hparams.get("model_kwargs") or {}), output: hparams[output]}
 
 
-def export_checkpoint(checkpoint: str | Path, out: str | Path, task: str | None = None) -> Path:
-    """Write the network of a zoo task's Lightning checkpoint to the safetensors file ``out``.
+FORMATS = {".safetensors": "safetensors", ".onnx": "onnx", ".pt2": "pt2"}
+"""Export format by file suffix."""
 
-    The weights are loaded into a freshly built model first, so a checkpoint whose weights do not
-    fit its own recorded model fails here, with the offending keys, rather than at load time.
+
+def checkpoint_network(checkpoint: str | Path, task: str | None = None) -> tuple[nn.Module, str, str, dict, dict]:
+    """The network of a zoo task's Lightning checkpoint, with its weights loaded: (model, name, task,
+    create_model options, the task's hyperparameters).
+
+    The weights are loaded into a freshly built model, so a checkpoint whose weights do not fit its own
+    recorded model fails here, with the offending keys, rather than at load time.
     """
-    checkpoint, out = Path(checkpoint), Path(out)
-    if out.suffix != ".safetensors":
-        raise ValueError(f"The export is written as safetensors: name it *.safetensors, not {out.name}.")
+    checkpoint = Path(checkpoint)
     content = read_torch_file(checkpoint)
     if not isinstance(content, dict):
         raise ValueError(f"{checkpoint} holds a {type(content).__name__}, not a Lightning checkpoint.")
@@ -81,22 +87,67 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, task: str | None 
     weights = {k[len(NET_PREFIX) :]: v for k, v in content["state_dict"].items() if k.startswith(NET_PREFIX)}
     model = zoo.create_model(name, task=task, **options)
     load_weights(model, weights, name=f"{name} ({task})")
-    return save_weights(model.state_dict(), out, name, task, options)
+    return model.eval(), name, task, options, content.get("hyper_parameters") or {}
+
+
+def export_metadata(name: str, task: str, options: dict, hparams: dict) -> dict[str, object]:
+    """What an exported file records of a checkpoint: model, task, options, the output's meaning and its
+    class or joint names (and the pose skeleton and left/right pairs)."""
+    outputs = {
+        "classification": "logits (batch, classes): softmax for probabilities, argmax for the label",
+        "segmentation": "logits (batch, classes, height, width), at the input's size (a valid-padding U-Net: its "
+        "centre crop): argmax over classes for the mask",
+        "pose": "heatmaps (batch, joints, height/4, width/4): the argmax of each, moved a quarter pixel toward "
+        "its higher neighbour, is the joint (pixel centres at integers: x_in = (x_map + 0.5) * 4 - 0.5)",
+    }
+    metadata: dict[str, object] = {
+        "archzoo.model": name,
+        "archzoo.task": task,
+        "archzoo.model_kwargs": options,
+        "archzoo.output": outputs[task],
+    }
+    names = {key: hparams.get(key) for key in ("class_names", "joint_names", "skeleton", "flip_pairs")}
+    metadata |= {f"archzoo.{key}": value for key, value in names.items() if value}
+    return metadata
+
+
+def export_checkpoint(
+    checkpoint: str | Path, out: str | Path, task: str | None = None, fmt: str | None = None, opset: int | None = None
+) -> Path:
+    """Write the network of a zoo task's Lightning checkpoint to ``out``: safetensors (the weights, with
+    the model's name, task and options; `zoo.load_model` rebuilds it), ONNX or a ``torch.export``
+    program (`zoo.export`), the format chosen by ``fmt`` or else by the suffix."""
+    out = Path(out)
+    fmt = fmt or FORMATS.get(out.suffix)
+    if fmt not in FORMATS.values():
+        raise ValueError(
+            f"Cannot tell the format of {out.name}: name it *.safetensors, *.onnx or *.pt2, or pass --format."
+        )
+    model, name, task, options, hparams = checkpoint_network(checkpoint, task)
+    if fmt == "safetensors":
+        return save_weights(model.state_dict(), out, name, task, options)
+    from zoo.export import export_onnx, save_program
+
+    if fmt == "pt2":
+        return save_program(model, out)
+    return export_onnx(model, out, opset=opset, metadata=export_metadata(name, task, options, hparams))
 
 
 def main(argv: list[str]) -> None:
-    """`zoo export <checkpoint> <out.safetensors> [--task TASK]`."""
+    """`zoo export <checkpoint> <out> [--format F] [--opset N] [--task TASK]`."""
     parser = argparse.ArgumentParser(
         prog="zoo export",
-        description="Write the network of a zoo checkpoint as safetensors, with the model name, task and options "
-        "as metadata; zoo.load_model(out) rebuilds it.",
+        description="Write the network of a zoo checkpoint as safetensors (weights; zoo.load_model rebuilds it), "
+        "ONNX or a torch.export program (.pt2), with a dynamic batch and the input sizes the model takes.",
     )
     parser.add_argument("checkpoint", type=Path, help="a Lightning checkpoint written by `zoo fit`")
-    parser.add_argument("out", type=Path, help="the safetensors file to write")
+    parser.add_argument("out", type=Path, help="the file to write: *.safetensors, *.onnx or *.pt2")
+    parser.add_argument("--format", choices=sorted(set(FORMATS.values())), help="default: from the suffix")
+    parser.add_argument("--opset", type=int, help="ONNX opset (default: the exporter's)")
     parser.add_argument("--task", choices=TASKS, help="the task, for checkpoints that do not record their class")
     args = parser.parse_args(argv)
     try:
-        path = export_checkpoint(args.checkpoint, args.out, args.task)
-    except (OSError, ValueError, pickle.UnpicklingError) as err:  # bad input: the message, not a traceback
+        path = export_checkpoint(args.checkpoint, args.out, args.task, args.format, args.opset)
+    except (OSError, ValueError, ImportError, pickle.UnpicklingError) as err:  # bad input: the message
         raise SystemExit(f"zoo export: {err}") from err
     print(f"wrote {path} ({path.stat().st_size:,} bytes)")
