@@ -1,6 +1,6 @@
 """Callbacks every `zoo` run gets: checkpoints of the best and the last state (also every N steps,
-on SIGTERM and on Ctrl-C, always written atomically), and a model summary with parameters and GFLOPs
-at the start."""
+on SIGTERM and on Ctrl-C, always written atomically), a model summary with parameters and GFLOPs
+at the start, and the files `zoo predict` writes."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import contextlib
 import os
 import signal
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
@@ -17,6 +18,7 @@ from pytorch_lightning.utilities import rank_zero_info, rank_zero_only, rank_zer
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from tasks.checkpoint_io import AtomicCheckpointIO
+from tasks.prediction import PredictionFiles
 from zoo.measure import count_gflops, count_params
 
 
@@ -175,3 +177,37 @@ class ModelStats(pl.Callback):
         )
         for logger in trainer.loggers:
             logger.log_hyperparams(stats)
+
+
+class PredictionWriter(pl.Callback):
+    """Write what `zoo predict` predicted, through `tasks.prediction.PredictionFiles`.
+
+    Args:
+        output_dir: folder of the files; ``None`` means the trainer's ``default_root_dir``.
+    """
+
+    def __init__(self, output_dir: str | None = None) -> None:
+        self.output_dir = output_dir
+        self.files: PredictionFiles | None = None
+
+    def on_predict_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        suffix = "" if trainer.world_size == 1 else f"-rank{trainer.global_rank}"
+        names = getattr(pl_module, "label_names", None) if pl_module.task == "classification" else None
+        folder = Path(self.output_dir or trainer.default_root_dir)
+        self.files = PredictionFiles(folder, pl_module.task, pl_module.model_name, names, suffix)
+
+    def on_predict_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: dict[str, Any],
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        self.files.add(outputs, batch[1])
+
+    def on_predict_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        written = self.files.finish()
+        if written:
+            rank_zero_info(f"archzoo: wrote predictions to {', '.join(map(str, written))}")

@@ -11,6 +11,7 @@ from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
 from .base import ClassTask
+from .decoding import decode_classification
 
 
 class ClassificationTask(ClassTask):
@@ -60,8 +61,7 @@ class ClassificationTask(ClassTask):
             self.confusion.update(output, target)
 
     def predict(self, images: torch.Tensor, info: dict[str, Any] | None = None) -> dict[str, torch.Tensor]:
-        probs = self(images).softmax(1)
-        return {"probs": probs, "labels": probs.argmax(1)}
+        return decode_classification(self(images), tuple(images.shape[-2:]), info)
 
     def on_validation_epoch_end(self) -> None:
         matrix = self.confusion.compute().cpu()

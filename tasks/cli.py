@@ -6,7 +6,8 @@
     zoo models [--pattern GLOB] [--flops]
     zoo bench --preset quick|standard|<file> [...]
     zoo analyze <study>|all [--quick]
-    zoo export <checkpoint> <out.safetensors>
+    zoo export <checkpoint> <out.safetensors|.onnx|.pt2>
+    zoo infer <model.onnx> <images>
 
 The training subcommands are Lightning's `LightningCLI` (overrides on the command line,
 ``--print_config``) with archzoo's defaults (`tasks.lightning_cli.ZooCLI`); ``--config`` takes a
@@ -56,6 +57,7 @@ COMMANDS = {
     "bench": "tasks.bench.cli:main",
     "analyze": "tasks.analyze.cli:main",
     "export": "tasks.export:main",
+    "infer": "tasks.infer:main",
 }
 
 

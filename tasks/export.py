@@ -74,7 +74,7 @@ FORMATS = {".safetensors": "safetensors", ".onnx": "onnx", ".pt2": "pt2"}
 
 def checkpoint_network(checkpoint: str | Path, task: str | None = None) -> tuple[nn.Module, str, str, dict, dict]:
     """The network of a zoo task's Lightning checkpoint, with its weights loaded: (model, name, task,
-    create_model options, the task's hyperparameters).
+    create_model options, the task's hyperparameters and the data's ``image_size``).
 
     The weights are loaded into a freshly built model, so a checkpoint whose weights do not fit its own
     recorded model fails here, with the offending keys, rather than at load time.
@@ -87,12 +87,20 @@ def checkpoint_network(checkpoint: str | Path, task: str | None = None) -> tuple
     weights = {k[len(NET_PREFIX) :]: v for k, v in content["state_dict"].items() if k.startswith(NET_PREFIX)}
     model = zoo.create_model(name, task=task, **options)
     load_weights(model, weights, name=f"{name} ({task})")
-    return model.eval(), name, task, options, content.get("hyper_parameters") or {}
+    data = content.get("datamodule_hyper_parameters") or {}
+    return (
+        model.eval(),
+        name,
+        task,
+        options,
+        {**(content.get("hyper_parameters") or {}), "image_size": data.get("image_size")},
+    )
 
 
 def export_metadata(name: str, task: str, options: dict, hparams: dict) -> dict[str, object]:
-    """What an exported file records of a checkpoint: model, task, options, the output's meaning and its
-    class or joint names (and the pose skeleton and left/right pairs)."""
+    """What an exported file records of a checkpoint: model, task, options, the output's meaning, the
+    image size it was trained at, and its class or joint names (and the pose skeleton and left/right
+    pairs): what `zoo infer` needs to decode the output like `zoo predict`."""
     outputs = {
         "classification": "logits (batch, classes): softmax for probabilities, argmax for the label",
         "segmentation": "logits (batch, classes, height, width), at the input's size (a valid-padding U-Net: its "
@@ -106,7 +114,7 @@ def export_metadata(name: str, task: str, options: dict, hparams: dict) -> dict[
         "archzoo.model_kwargs": options,
         "archzoo.output": outputs[task],
     }
-    names = {key: hparams.get(key) for key in ("class_names", "joint_names", "skeleton", "flip_pairs")}
+    names = {key: hparams.get(key) for key in ("image_size", "class_names", "joint_names", "skeleton", "flip_pairs")}
     metadata |= {f"archzoo.{key}": value for key, value in names.items() if value}
     return metadata
 

@@ -25,8 +25,7 @@ class ZooCLI(LightningCLI):
 
     def __init__(self, args: list[str] | None = None, run: bool = True) -> None:
         from tasks.base import ZooTask
-        from tasks.callbacks import ModelStats
-        from tasks.prediction import PredictionWriter
+        from tasks.callbacks import ModelStats, PredictionWriter
 
         super().__init__(
             ZooTask,

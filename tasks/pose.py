@@ -14,6 +14,7 @@ from torchmetrics import MetricCollection
 
 from .base import ZooTask
 from .data.common import input_to_image
+from .decoding import decode_pose
 from .heatmaps import decode_heatmaps, encode_heatmaps, flip_test, heatmap_loss, last_output
 from .metrics import PCK, CocoKeypointAP, MeanJointError
 
@@ -102,13 +103,15 @@ class PoseTask(ZooTask):
         )
         return self.criterion(output, heatmaps, weights)
 
+    def predicted_heatmaps(self, images: torch.Tensor, output: Any | None = None) -> torch.Tensor:
+        """The heatmaps the task decodes: the last stack's, averaged with the flipped image's if set."""
+        if self.hparams.use_flip_test and self.flip_pairs is not None:
+            return flip_test(self, images, self.flip_pairs)
+        return last_output(self(images) if output is None else output)
+
     def predict_keypoints(self, images: torch.Tensor, output: Any | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Keypoints (B, K, 2) in input pixels and their heatmap maxima, with the flip test if set."""
-        if self.hparams.use_flip_test and self.flip_pairs is not None:
-            heatmaps = flip_test(self, images, self.flip_pairs)
-        else:
-            heatmaps = last_output(self(images) if output is None else output)
-        return decode_heatmaps(heatmaps, tuple(images.shape[-2:]))
+        return decode_heatmaps(self.predicted_heatmaps(images, output), tuple(images.shape[-2:]))
 
     def update_metrics(self, output: Any, target: dict[str, torch.Tensor], images: torch.Tensor, split: str) -> None:
         keypoints, maxvals = self.predict_keypoints(images, output)
@@ -136,15 +139,9 @@ class PoseTask(ZooTask):
         self._log_coco_ap("test")
 
     def predict(self, images: torch.Tensor, info: dict[str, Any] | None = None) -> dict[str, torch.Tensor]:
-        """``keypoints`` (B, K, 2) in input pixels and their heatmap maxima ``scores`` (B, K); with
-        ``info``, ``image_keypoints`` in the pixels of each image (`tasks.data.common.input_to_image`)."""
-        keypoints, scores = self.predict_keypoints(images)
-        prediction = {"keypoints": keypoints, "scores": scores}
-        if info is not None:
-            prediction["image_keypoints"] = input_to_image(
-                keypoints, info["box"].to(keypoints), tuple(images.shape[-2:])
-            )
-        return prediction
+        """``keypoints`` (B, K, 2) in input pixels and their heatmap maxima ``scores`` (B, K), with the flip
+        test if set; with ``info``, ``image_keypoints`` in the pixels of each image (`tasks.decoding`)."""
+        return decode_pose(self.predicted_heatmaps(images), tuple(images.shape[-2:]), info)
 
     def log_media(self, images: torch.Tensor, output: Any, target: dict[str, torch.Tensor]) -> None:
         run = self.wandb_run()

@@ -13,8 +13,8 @@
     image_id is the image's position in the predict set and category_id 1 (COCO's person).
 
 Lightning's `Trainer.predict` only returns the predictions to the caller; from the command line they
-would be lost. Every file is written whole or not at all (`zoo.atomic`); under DDP, each rank writes
-its own ``-rank<r>`` files.
+would be lost. `PredictionFiles` writes them, for `zoo predict` and for `zoo infer` alike. Every file is
+written whole or not at all (`zoo.atomic`); under DDP, each rank writes its own ``-rank<r>`` files.
 """
 
 from __future__ import annotations
@@ -26,10 +26,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
 from PIL import Image
-from pytorch_lightning.utilities import rank_zero_info
 from safetensors.torch import save
 
 from tasks.metrics import coco_results
@@ -61,51 +59,41 @@ def write_mask_png(path: Path, mask: np.ndarray) -> Path:
     return write_atomic(path, lambda file: file.write(buffer.getvalue()))
 
 
-class PredictionWriter(pl.Callback):
-    """Write the files listed in the module docstring at the end of `zoo predict`.
+class PredictionFiles:
+    """Collects decoded predictions batch by batch (`add`) and writes the files of the module docstring
+    (`finish`); `zoo predict` (through `tasks.callbacks.PredictionWriter`) and `zoo infer` both write
+    through it.
 
     Args:
-        output_dir: folder of the files; ``None`` means the trainer's ``default_root_dir``.
+        folder: where the files go.
+        task: "classification", "segmentation" or "pose".
+        model: the model's name, recorded in the safetensors metadata.
+        class_names: the classes' names (classification), by class index.
+        suffix: added to the file names (``-rank1`` under DDP).
     """
 
-    def __init__(self, output_dir: str | None = None) -> None:
-        self.output_dir = output_dir
+    def __init__(
+        self, folder: Path, task: str, model: str, class_names: list[str] | None = None, suffix: str = ""
+    ) -> None:
+        self.folder, self.task, self.model, self.class_names, self.suffix = folder, task, model, class_names, suffix
         self._tensors: list[dict[str, torch.Tensor]] = []
         self._rows: list[dict[str, Any]] = []
 
-    def _folder(self, trainer: pl.Trainer) -> Path:
-        return Path(self.output_dir or trainer.default_root_dir)
-
-    def _name(self, trainer: pl.Trainer, stem: str, suffix: str) -> str:
-        return f"{stem}{suffix}" if trainer.world_size == 1 else f"{stem}-rank{trainer.global_rank}{suffix}"
-
-    def on_predict_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._tensors, self._rows = [], []
-
-    def on_predict_batch_end(
-        self,
-        trainer: pl.Trainer,
-        pl_module: pl.LightningModule,
-        outputs: dict[str, Any],
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None:
-        info = batch[1]
-        tensors = {k: v.detach().cpu() for k, v in outputs.items() if isinstance(v, torch.Tensor)}
+    def add(self, prediction: dict[str, Any], info: dict[str, Any]) -> None:
+        """One batch: a decoder's output (`tasks.decoding`) and the batch's item infos."""
+        tensors = {k: v.detach().cpu() for k, v in prediction.items() if isinstance(v, torch.Tensor)}
         self._tensors.append(tensors | {"index": info["index"].cpu()})
-        if pl_module.task == "classification":
-            self._rows += self._label_rows(pl_module.label_names, tensors, info)
-        elif pl_module.task == "segmentation":
-            folder = self._folder(trainer) / "masks"
-            for name, mask in zip(info["name"], outputs["image_masks"], strict=True):
-                write_mask_png(folder / PurePosixPath(name).with_suffix(".png"), mask.numpy())
+        if self.task == "classification":
+            self._rows += self._label_rows(tensors, info)
+        elif self.task == "segmentation":
+            for name, mask in zip(info["name"], prediction["image_masks"], strict=True):
+                write_mask_png(self.folder / "masks" / PurePosixPath(name).with_suffix(".png"), mask.numpy())
         else:
             self._rows += self._coco_rows(tensors, info)
 
-    @staticmethod
-    def _label_rows(names: list[str], tensors: dict[str, torch.Tensor], info: dict[str, Any]) -> list[dict]:
+    def _label_rows(self, tensors: dict[str, torch.Tensor], info: dict[str, Any]) -> list[dict]:
         labels, probs = tensors["labels"].tolist(), tensors["probs"]
+        names = self.class_names or [str(i) for i in range(probs.shape[1])]
         return [
             {"file": file, "label": label, "class_name": names[label], "probability": float(probs[i, label])}
             for i, (file, label) in enumerate(zip(info["name"], labels, strict=True))
@@ -119,26 +107,26 @@ class PredictionWriter(pl.Callback):
         )
         return [row | {"file_name": name} for row, name in zip(rows, info["name"], strict=True)]
 
-    def on_predict_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+    def finish(self) -> list[Path]:
+        """Write the collected files; returns their paths (the masks' folder for segmentation)."""
         if not self._tensors:
-            return
-        folder = self._folder(trainer)
+            return []
         tensors = {key: torch.cat([b[key] for b in self._tensors]).contiguous() for key in self._tensors[0]}
-        path = folder / self._name(trainer, "predictions", ".safetensors")
-        metadata = {"model": pl_module.model_name, "task": pl_module.task}
+        path = self.folder / f"predictions{self.suffix}.safetensors"
+        metadata = {"model": self.model, "task": self.task}
         write_atomic(path, lambda file: file.write(save(tensors, metadata=metadata)))
         written = [path]
-        if pl_module.task == "classification":
+        if self.task == "classification":
             text = io.StringIO()
             writer = csv.DictWriter(text, fieldnames=list(self._rows[0]), lineterminator="\n")
             writer.writeheader()
             writer.writerows(self._rows)
-            written.append(folder / self._name(trainer, "predictions", ".csv"))
+            written.append(self.folder / f"predictions{self.suffix}.csv")
             write_atomic(written[-1], lambda file: file.write(text.getvalue().encode()))
-        elif pl_module.task == "pose":
-            written.append(folder / self._name(trainer, "predictions", ".json"))
+        elif self.task == "pose":
+            written.append(self.folder / f"predictions{self.suffix}.json")
             write_atomic(written[-1], lambda file: file.write(json.dumps(self._rows).encode()))
         else:
-            written.append(folder / "masks")
-        rank_zero_info(f"archzoo: wrote {len(tensors['index'])} predictions to {', '.join(map(str, written))}")
+            written.append(self.folder / "masks")
         self._tensors, self._rows = [], []
+        return written

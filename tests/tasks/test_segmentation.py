@@ -8,8 +8,8 @@ import torch
 
 from tasks import SegmentationTask
 from tasks.data import SegmentationData
+from tasks.decoding import mask_in_image
 from tasks.metrics import segmentation_loss, unet_weight_map
-from tasks.segmentation import mask_in_image
 from zoo.models.unet import valid_output_size
 
 
@@ -144,5 +144,5 @@ def test_mask_in_image_marks_what_a_valid_padding_unet_did_not_see() -> None:
 
 def test_mask_in_image_resamples_a_large_image_in_row_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     whole = mask_in_image(_halves(8), torch.tensor([0.0, 0.0, 30.0, 20.0]), (20, 30), (8, 8))
-    monkeypatch.setattr("tasks.segmentation.MASK_CHUNK", 3 * 30 * 3)  # 3 rows at a time
+    monkeypatch.setattr("tasks.decoding.MASK_CHUNK", 3 * 30 * 3)  # 3 rows at a time
     assert torch.equal(mask_in_image(_halves(8), torch.tensor([0.0, 0.0, 30.0, 20.0]), (20, 30), (8, 8)), whole)
