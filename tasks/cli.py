@@ -3,7 +3,7 @@
 
     zoo fit|validate|test|predict --config <task>/<family> (built-in) or a YAML path [--key value ...]
     zoo configs
-    zoo models [--pattern GLOB] [--flops]
+    zoo models [--pattern GLOB] [--flops] [--compat]
     zoo bench --preset quick|standard|<file> [...]
     zoo analyze <study>|all [--quick]
     zoo export <checkpoint> <out.safetensors|.onnx|.pt2>
@@ -43,7 +43,15 @@ def _models(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="zoo models", description="The table of registered models.")
     parser.add_argument("--pattern", default="*", help="glob on model names, e.g. 'resnet*'")
     parser.add_argument("--flops", action="store_true", help="add the GFLOPs at each model's native input size")
+    parser.add_argument(
+        "--compat", action="store_true", help="which models torch.export, torch.compile and ONNX handle (measured)"
+    )
     args = parser.parse_args(argv)
+    if args.compat:
+        from zoo.compat import compat_table
+
+        print(compat_table())
+        return
     from zoo.summary import model_table
 
     print(model_table(args.pattern, flops=args.flops))
