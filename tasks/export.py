@@ -17,19 +17,19 @@ from typing import Any
 
 from torch import nn
 
+import tasks
 import zoo
 from zoo.registry import TASKS
 from zoo.weights import load_weights, read_torch_file, save_weights
-
-from .base import ZooTask
 
 NET_PREFIX = "net."
 """`ZooTask` keeps its network in ``self.net``, so its weights are the state dict entries under ``net.``."""
 
 
 def _task_classes() -> dict[str, str]:
-    """Every zoo task class's name -> its task ("ClassificationTask" -> "classification")."""
-    found, todo = {}, [ZooTask]
+    """Every zoo task class's name -> its task ("ClassificationTask" -> "classification"). The package
+    `tasks` imports its task classes on first use, so they are imported here by their exported names."""
+    found, todo = {}, [getattr(tasks, name) for name in tasks.__all__]
     while todo:
         cls = todo.pop()
         todo.extend(cls.__subclasses__())

@@ -52,7 +52,12 @@ def infer(
     except ImportError as error:
         raise ImportError("zoo infer runs ONNX files with onnxruntime: pip install 'archzoo[export]'") from error
     model = Path(model)
-    session = onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    if not model.is_file():
+        raise FileNotFoundError(f"No ONNX file at {model}: write one with `zoo export <checkpoint> {model.name}`.")
+    try:
+        session = onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    except Exception as error:  # onnxruntime raises its own exception types for a file it cannot read
+        raise ValueError(f"onnxruntime cannot read {model}: {str(error).splitlines()[0]}") from error
     meta = read_metadata(session, model)
     task = str(meta["archzoo.task"])
     size = image_size or meta.get("archzoo.image_size")

@@ -115,3 +115,15 @@ def test_what_cannot_be_exported_says_why(tmp_path):
     with pytest.raises(SystemExit, match=r"does not fit resnet20 \(segmentation\)"):
         main([str(bare), str(tmp_path / "out.safetensors"), "--task", "segmentation"])
     assert not (tmp_path / "out.safetensors").exists()
+
+
+def test_the_task_classes_are_known_in_a_fresh_process() -> None:
+    """`zoo export` runs in a process that has imported no task yet (the package imports them lazily)."""
+    import subprocess
+    import sys
+
+    code = "from tasks.export import _task_classes; print(sorted(_task_classes().items()))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == str(
+        [("ClassificationTask", "classification"), ("PoseTask", "pose"), ("SegmentationTask", "segmentation")]
+    )

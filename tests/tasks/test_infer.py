@@ -72,3 +72,11 @@ def test_infer_needs_a_zoo_export_file(tmp_path: Path, photos: Path) -> None:
     torch.onnx.export(torch.nn.Conv2d(3, 2, 1), (torch.zeros(1, 3, 8, 8),), str(tmp_path / "plain.onnx"), dynamo=True)
     with pytest.raises(SystemExit, match="no archzoo.task metadata: export it with `zoo export"):
         main(["infer", str(tmp_path / "plain.onnx"), str(photos)])
+
+
+def test_infer_names_a_missing_or_broken_file(tmp_path: Path, photos: Path) -> None:
+    with pytest.raises(SystemExit, match="No ONNX file at .*missing.onnx: write one with `zoo export"):
+        main(["infer", str(tmp_path / "missing.onnx"), str(photos)])
+    (tmp_path / "broken.onnx").write_bytes(b"not an onnx file")
+    with pytest.raises(SystemExit, match="onnxruntime cannot read .*broken.onnx"):
+        main(["infer", str(tmp_path / "broken.onnx"), str(photos)])
