@@ -17,7 +17,7 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 
 test: lint
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --durations=15
 
 models: $(STAMP)
 	$(VENV)/bin/zoo models
