@@ -12,7 +12,9 @@ A cell is one (model, task, input size, budget) with the task's training setting
       - {model: resnet20, task: classification, optimizer: sgd, lr: 0.1}
       - {name: densenet_k8, model: densenet121, task: pose, model_kwargs: {growth_rate: 8}}
 
-Keys of a cell: ``name`` (its label; default: the model name), ``model`` (a `zoo models` name),
+Keys of a cell: ``name`` (its label; default: the model name, followed by its ``model_kwargs`` when
+the cell changes the model, e.g. ``densenet121-k8-b3333-f16``: a narrowed model never reads as the
+full-size one), ``model`` (a `zoo models` name),
 ``task``, ``model_kwargs``, the budget (``steps`` or ``minutes``), any argument of the task's data
 module (``source``, ``root``, ``image_size``, ``batch_size``, ``train_size``, ``val_size``,
 ``num_workers``, ``seed``, ``augment``, ``num_classes``, ``ann_file``, ``image_dir``...), so a bench can
@@ -195,6 +197,43 @@ def _task_args(task: str) -> set[str]:
     return set(init_arguments(TASK_CLASSES[task][0])) - set(FIXED_TASK_ARGS)
 
 
+SHORT_KEYS = {
+    "growth_rate": "k",  # the DenseNet paper's k
+    "block_config": "b",
+    "num_init_features": "f",
+    "widths": "w",
+    "base_width": "w",
+    "channels": "c",
+    "depth": "d",
+    "layers": "l",
+    "width": "hw",  # the heatmap head's width
+}
+"""The short label of a model option in a cell's default name; other options keep their name."""
+
+
+def narrowed_name(model: str, model_kwargs: dict[str, Any]) -> str:
+    """A cell's default name: the model, then each option it changes (``resnet18-w16.32.64.128``).
+
+    A list of single digits is written without separators (``b3333``), others joined by dots.
+    """
+
+    def value(v: Any) -> str:
+        if isinstance(v, (list, tuple)):
+            parts = [str(x) for x in v]
+            return "".join(parts) if all(len(p) == 1 for p in parts) else ".".join(parts)
+        return str(v)
+
+    return "-".join([model, *(f"{SHORT_KEYS.get(k, k)}{value(v)}" for k, v in model_kwargs.items())])
+
+
+def _cell_name(settings: dict[str, Any]) -> str:
+    """The cell's ``name``, else its model's name with the options it changes (`narrowed_name`)."""
+    if settings.get("name"):
+        return str(settings["name"])
+    kwargs = settings.get("model_kwargs")
+    return narrowed_name(str(settings.get("model")), kwargs if isinstance(kwargs, dict) else {})
+
+
 def parse_preset(text: str, name: str = "preset", base: Path | None = None) -> Preset:
     """Validate a preset's YAML text and expand its cells (see the module docstring for the format); a
     relative ``root`` is taken relative to ``base`` (default: the current folder)."""
@@ -219,7 +258,7 @@ def parse_preset(text: str, name: str = "preset", base: Path | None = None) -> P
             errors.append(f"cell #{index + 1}: expected a mapping like {{model: resnet20, task: classification}}")
             continue
         settings = {**defaults, **(per_task.get(entry.get("task")) or {}), **entry}
-        label = f"cell #{index + 1} ({settings.get('task')}/{settings.get('name', settings.get('model'))})"
+        label = f"cell #{index + 1} ({settings.get('task')}/{_cell_name(settings)})"
         cell, cell_errors = _make_cell(settings, label, Path.cwd() if base is None else base)
         errors += cell_errors
         if cell is not None:
@@ -265,7 +304,7 @@ def _make_cell(settings: dict[str, Any], label: str, base: Path) -> tuple[Cell |
     if errors:
         return None, errors
     cell = Cell(
-        name=str(settings.get("name", model)),
+        name=_cell_name(settings),
         model=model,
         task=task,
         model_kwargs=dict(settings.get("model_kwargs") or {}),

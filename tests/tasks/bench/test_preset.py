@@ -20,7 +20,7 @@ def test_cell_settings_merge_defaults_task_and_cell(tiny) -> None:
         tiny.header.replace("cells:", "tasks: {pose: {lr: 0.5, image_size: 64}}\ncells:") + tiny.hourglass + tiny.resnet
     )
     pose, cls = parse_preset(text).cells
-    assert pose.cell_id == "pose/hourglass1" and pose.task_kwargs == {"lr": 0.5}
+    assert pose.cell_id == "pose/hourglass1-c8-d2" and pose.task_kwargs == {"lr": 0.5}
     assert pose.data_kwargs["image_size"] == 64 and cls.data_kwargs["image_size"] == 32
     assert cls.steps == 2 and cls.minutes is None and cls.budget == "2 steps"
 
@@ -42,7 +42,7 @@ def test_every_bad_cell_is_named_with_a_suggestion(tiny) -> None:
     assert "cell #1 (classification/resnet21)" in message and "resnet20" in message  # close names
     assert "cell #2" in message and "did you mean 'classification'" in message
     assert "cell #3" in message and "'lrr'" in message and "lr" in message
-    assert "cell #4 (pose/hourglass1)" in message and "divisible by" in message  # caught by the meta dry run
+    assert "cell #4 (pose/hourglass1-c8-d4)" in message and "divisible by" in message  # caught by the meta dry run
     assert "cell #5" in message and "minutes" in message
 
 
@@ -90,3 +90,17 @@ def test_the_folders_preset_asks_for_its_paths() -> None:
         load_preset("folders")
     lines = [line.strip() for line in str(info.value).splitlines()[1:]]
     assert len(lines) == 12 and all("/path/to/" in line and "is not a folder" in line for line in lines)
+
+
+def test_a_narrowed_cell_says_so_in_its_default_name(tiny) -> None:
+    text = tiny.header + "".join(
+        [
+            "  - {model: densenet121, task: pose,"
+            " model_kwargs: {growth_rate: 8, block_config: [3, 3, 3, 3], width: 64}}\n",
+            "  - {model: resnet18, task: segmentation, model_kwargs: {widths: [16, 32, 64, 128], norm: group}}\n",
+            "  - {model: resnet18, task: segmentation, model_kwargs: {widths: [8, 8, 8, 8]}, name: mine}\n",
+            "  - {model: resnet18, task: segmentation}\n",
+        ]
+    )
+    names = [cell.name for cell in parse_preset(text).cells]
+    assert names == ["densenet121-k8-b3333-hw64", "resnet18-w16.32.64.128-normgroup", "mine", "resnet18"]

@@ -28,16 +28,16 @@ def test_tiny_bench_writes_leaderboard_plots_and_wandb_runs(tmp_path: Path, tiny
 
     rows = list(csv.DictReader((out / "leaderboard.csv").open()))
     by_cell = {f"{r['task']}/{r['name']}": r for r in rows}
-    assert sorted(by_cell) == ["classification/diverges", "classification/resnet20", "pose/hourglass1"]
+    assert sorted(by_cell) == ["classification/diverges", "classification/resnet20-w448", "pose/hourglass1-c8-d2"]
     failed = by_cell["classification/diverges"]
     assert failed["status"] == "failed" and failed["error"].startswith("FloatingPointError") and failed["metric"] == ""
-    for cell in ("classification/resnet20", "pose/hourglass1"):
+    for cell in ("classification/resnet20-w448", "pose/hourglass1-c8-d2"):
         row = by_cell[cell]
         assert row["status"] == "ok" and row["error"] == "" and row["steps"] == "2"
         assert 0 <= float(row["metric"]) <= 1
         for key in ("params", "gflops", "infer_ips", "train_ips", "peak_mem_mb", "wall_s"):
             assert float(row[key]) > 0, key
-    assert by_cell["pose/hourglass1"]["metric_name"] == "val/pck"
+    assert by_cell["pose/hourglass1-c8-d2"]["metric_name"] == "val/pck"
     table = json.loads((out / "leaderboard.json").read_text())
     assert [(r["task"], r["name"], r["status"]) for r in table] == [(r["task"], r["name"], r["status"]) for r in rows]
     assert all(list(r) == list(rows[0]) for r in table)  # the CSV's columns, in order
@@ -48,9 +48,9 @@ def test_tiny_bench_writes_leaderboard_plots_and_wandb_runs(tmp_path: Path, tiny
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     records = {json.loads(p.read_text())["cell"]: json.loads(p.read_text()) for p in (out / "cells").glob("*.json")}
-    resnet = records["classification/resnet20"]
+    resnet = records["classification/resnet20-w448"]
     run = read_run(out / resnet["run_dir"])
-    assert run["config"]["cell"] == "classification/resnet20"
+    assert run["config"]["cell"] == "classification/resnet20-w448"
     assert run["summary"]["val/acc1"] == resnet["metric"] == run["summary"]["bench/metric"]
     assert run["summary"]["bench/train_ips"] == resnet["train_ips"]
     assert any("train/loss_step" in row for row in run["history"])
@@ -79,7 +79,7 @@ def test_resume_after_kill_9_runs_every_cell_exactly_once(tmp_path: Path, tiny) 
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    first = out / "cells" / "classification__resnet20.json"
+    first = out / "cells" / "classification__resnet20-w448.json"
     deadline = time.monotonic() + 120
     while not first.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -92,13 +92,13 @@ def test_resume_after_kill_9_runs_every_cell_exactly_once(tmp_path: Path, tiny) 
     main(["--resume", str(out)])
     assert first.read_text() == finished  # not run again
     assert sorted(p.name for p in (out / "cells").iterdir()) == [
-        "classification__resnet20.json",
-        "pose__hourglass1.json",
+        "classification__resnet20-w448.json",
+        "pose__hourglass1-c8-d2.json",
     ]
     rows = list(csv.DictReader((out / "leaderboard.csv").open()))
     assert sorted((r["task"], r["name"], r["status"]) for r in rows) == [
-        ("classification", "resnet20", "ok"),
-        ("pose", "hourglass1", "ok"),
+        ("classification", "resnet20-w448", "ok"),
+        ("pose", "hourglass1-c8-d2", "ok"),
     ]
 
 
@@ -108,7 +108,7 @@ def test_bad_preset_stops_before_any_cell_runs(tmp_path: Path, tiny) -> None:
     with pytest.raises(SystemExit) as exit_:
         main(["--preset", str(preset), "--out", str(out)])
     message = str(exit_.value.code)
-    assert "cell #2 (classification/resnet2O)" in message and "resnet20" in message
+    assert "cell #2 (classification/resnet2O-w448)" in message and "resnet20" in message
     assert not out.exists()
 
 
@@ -139,10 +139,10 @@ def test_bench_on_the_users_folders_records_which_data_each_cell_used(
     rows = {(r["task"], r["name"]): r for r in csv.DictReader((out / "leaderboard.csv").open())}
     data = {"classification": ("imagefolder", str(imagefolder)), "segmentation": ("maskfolder", str(maskfolder))}
     assert sorted(rows) == [
-        ("classification", "resnet20"),
-        ("classification", "unet_same"),
-        ("segmentation", "resnet18"),
-        ("segmentation", "unet_same"),
+        ("classification", "resnet20-w448"),
+        ("classification", "unet_same-w4"),
+        ("segmentation", "resnet18-w4488"),
+        ("segmentation", "unet_same-w4"),
     ]
     for (task, _), row in rows.items():
         assert row["status"] == "ok" and 0 <= float(row["metric"]) <= 1
@@ -150,7 +150,7 @@ def test_bench_on_the_users_folders_records_which_data_each_cell_used(
     markdown = (out / "leaderboard.md").read_text()
     assert f"| maskfolder {maskfolder} |" in markdown and f"| imagefolder {imagefolder} |" in markdown
     cells = [json.loads(p.read_text()) for p in (out / "cells").glob("*.json")]
-    segmentation = next(c for c in cells if c["cell"] == "segmentation/unet_same")
+    segmentation = next(c for c in cells if c["cell"] == "segmentation/unet_same-w4")
     config = read_run(out / segmentation["run_dir"])["config"]
     assert (config["data/source"], config["data/root"]) == data["segmentation"]
     assert config["num_classes"] == 3  # the data's num_classes reached the task too
