@@ -82,7 +82,7 @@ def test_the_wheel_runs_bench_and_fit_from_any_folder(tmp_path: Path) -> None:
     listed = _run([zoo, "configs"], elsewhere).stdout
     assert "`bench/quick`" in listed and f"files in {site / 'tasks' / 'configs'}" in listed
     _run([zoo, "bench", "--preset", "tiny.yaml", "--out", "bench"], elsewhere)
-    assert "| classification | resnet20 |" in (elsewhere / "bench" / "leaderboard.md").read_text()
+    assert "| classification | resnet20-w448 |" in (elsewhere / "bench" / "leaderboard.md").read_text()
     fit = ["fit", "--config", "classification/resnet", "--trainer.max_steps", "2", "--trainer.default_root_dir", "run"]
     _run([zoo, *fit, "--data.init_args.train_size", "8", "--data.init_args.val_size", "4",
           "--data.init_args.batch_size", "4", "--data.init_args.num_workers", "0"], elsewhere)  # fmt: skip
