@@ -98,6 +98,13 @@ def _check(results: dict[str, str], check: str, run: Any) -> Any:
         return None
 
 
+def _assert_close(got: Any, want: Any) -> None:
+    """Raise AssertionError naming the largest difference when two outputs differ by more than TOLERANCE."""
+    error = float(abs(got - want).max())
+    if error > TOLERANCE:
+        raise AssertionError(f"max difference {error:.2e} > {TOLERANCE}")
+
+
 def measure(rep: Representative, task: str) -> dict[str, str]:
     """The four checks of one representative on one task."""
     from .export import Deployable, example_input, export_onnx, export_program
@@ -116,11 +123,9 @@ def measure(rep: Representative, task: str) -> dict[str, str]:
     def compiled() -> None:
         # A fresh cache per model: past dynamo's recompile limit torch.compile silently runs eager code.
         torch._dynamo.reset()
+        deployable = Deployable(model)
         with torch.no_grad():
-            got = torch.compile(Deployable(model), fullgraph=True)(x)
-            error = float((got - Deployable(model)(x)).abs().max())
-        if error > TOLERANCE:
-            raise AssertionError(f"max difference {error:.2e} > {TOLERANCE}")
+            _assert_close(torch.compile(deployable, fullgraph=True)(x).numpy(), deployable(x).numpy())
 
     _check(results, "torch.compile", compiled)
     with tempfile.TemporaryDirectory() as folder:
@@ -138,9 +143,7 @@ def measure(rep: Representative, task: str) -> dict[str, str]:
                 with torch.no_grad():
                     want = Deployable(model)(y).numpy()
                 (got,) = session.run(None, {"images": y.numpy()})
-                error = float(abs(got - want).max())
-                if error > TOLERANCE:
-                    raise AssertionError(f"max difference {error:.2e} > {TOLERANCE}")
+                _assert_close(got, want)
 
         _check(results, "onnxruntime parity", parity)
     return results
