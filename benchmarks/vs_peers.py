@@ -262,7 +262,7 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
             *["--model.init_args.lr", str(args.lr), "--model.init_args.optimizer", args.optimizer],
             *["--model.init_args.weight_decay", str(args.weight_decay), "--model.init_args.warmup_steps", "0"],
             *["--seed_everything", str(seed), "--trainer.logger", "false", "--trainer.enable_progress_bar", "false"],
-            *["--data.init_args.augment", args.augment],
+            *(["--data.init_args.augment", args.augment] if args.augment else []),
             *(["--data.init_args.image_size", str(args.image_size)] if args.image_size else []),
             *args.zoo_args,
         ]
@@ -271,7 +271,8 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
             hp = dict(cli.model.hparams)
             runs.setdefault("archzoo", []).append(train_zoo(cli, task))
             settings = {k: v for k, v in cli.datamodule.hparams.items() if not k.startswith("_")}
-            peer_data = type(cli.datamodule)(**{**settings, "augment": args.peer_augment})
+            settings["augment"] = settings["augment"] if args.peer_augment else False
+            peer_data = type(cli.datamodule)(**settings)
             for peer in PEERS[task] if args.peers is None else args.peers:
                 runs.setdefault(peer, []).append(
                     train_peer(task, peer, peer_data, hp, args.epochs, args.peer_schedule, seed)
@@ -324,7 +325,7 @@ def main() -> None:
     parser.add_argument("--val-size", type=int, help="validation images (synthetic default 500)")
     parser.add_argument("--image-size", type=int, help=f"default: the config's ({IMAGE_SIZE})")
     parser.add_argument(
-        "--augment", default="true", help="archzoo's augmentation: true, false or parts (e.g. flip,color)"
+        "--augment", help="archzoo's augmentation: a level (default: the data module's, light), or parts (flip,color)"
     )
     parser.add_argument("--peer-augment", action="store_true", help="the peer trains on the same augmentation")
     parser.add_argument("--peer-schedule", choices=("cosine", "onecycle"), default="cosine")

@@ -40,7 +40,7 @@ from tasks.data.datasets import PredictItems, TaskDataset, collate_good, worker_
 from tasks.data.formats import CifarPickles, CocoKeypoints, ImageFiles, ImageFolderDataset, MaskFolderDataset
 from tasks.data.sampling import EpochSampler, ResumableLoader
 from tasks.data.synthetic import SyntheticFigures, SyntheticScenes, SyntheticShapes
-from tasks.data.transforms import PredictTransform, augment_parts, build_transforms
+from tasks.data.transforms import DEFAULT_AUGMENT, PredictTransform, augment_parts, build_transforms
 
 SYNTHETIC_SIZES = {True: 2000, False: 500}
 """Default number of synthetic (train, val) items."""
@@ -80,8 +80,11 @@ class _TaskData(pl.LightningDataModule):
         val_size: validation items (synthetic default 500; real data: a random subset, default all; COCO
             draws whole images, so that every person of an evaluated image is predicted).
         seed: seed of the synthetic items and of real-data subsets.
-        augment: the training augmentation: true (all of the task's parts), false, or the parts to use,
-            separated by commas (`tasks.data.transforms.AUGMENT_PARTS`: crop, scale, rotate, flip, color).
+        augment: the training augmentation: a level (``light``, the default; ``strong``, all of the task's
+            parts; ``none``), true (= strong), false (= none), or the parts to use, separated by commas
+            (`tasks.data.transforms.AUGMENT_PARTS`: crop, scale, rotate, flip, color). ``light`` is the
+            crop and flip for classification and the colour jitter for segmentation and pose
+            (`AUGMENT_LEVELS`; docs/ablation.md measures each part).
         skip_bad: skip damaged items (unreadable files, masks of the wrong size, malformed annotations)
             with a warning, and report their count at the end, instead of stopping with an error.
         predict_root: a folder of images, searched recursively, that `zoo predict` predicts instead of the
@@ -104,7 +107,7 @@ class _TaskData(pl.LightningDataModule):
         train_size: int | None = None,
         val_size: int | None = None,
         seed: int = 0,
-        augment: bool | str = True,
+        augment: bool | str = DEFAULT_AUGMENT,
         skip_bad: bool = False,
         predict_root: str | None = None,
     ) -> None:

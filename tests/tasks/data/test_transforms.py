@@ -62,7 +62,7 @@ def test_flip_mirrors_keypoints_and_swaps_left_and_right():
 
 def test_random_pose_augmentation_keeps_keypoints_on_their_pixels_and_left_on_the_left():
     image, centres = blobs()
-    transform = build_transforms("pose", SIZE, train=True, flip_pairs=[(0, 1)])
+    transform = build_transforms("pose", SIZE, train=True, flip_pairs=[(0, 1)], augment="strong")
     flipped = checked = 0
     for seed in range(40):
         transform.set_random_seed(seed)
@@ -86,7 +86,7 @@ def test_random_segmentation_augmentation_keeps_the_mask_under_its_pixels():
     image[10:15, 28:33] = 255
     mask = np.ones((SIZE, SIZE), np.uint8)
     mask[10:15, 28:33] = 3
-    transform = build_transforms("segmentation", SIZE, train=True)
+    transform = build_transforms("segmentation", SIZE, train=True, augment="strong")
     padded = 0
     for seed in range(30):
         transform.set_random_seed(seed)
@@ -112,7 +112,7 @@ def test_bad_arguments_are_refused():
     with pytest.raises(ValueError, match="classification"):
         build_transforms("detection", 32, train=False)
     with pytest.raises(ValueError, match="flip_pairs"):
-        build_transforms("pose", 32, train=True)
+        build_transforms("pose", 32, train=True, augment="strong")
     transform = build_transforms("pose", 32, train=False)
     with pytest.raises(ValueError, match=r"\(K, 2\)"):
         transform(np.zeros((32, 32, 3), np.uint8), np.zeros((3, 3), np.float32), np.ones(3, np.float32))
@@ -121,6 +121,13 @@ def test_bad_arguments_are_refused():
 def test_augment_names_the_parts_of_the_training_pipeline():
     assert augment_parts("segmentation", True) == ("scale", "rotate", "flip", "color")
     assert augment_parts("classification", False) == augment_parts("pose", "none") == ()
+    # the default, light: the crop and flip for classification, no geometry for dense targets
+    assert augment_parts("classification", "light") == ("crop", "flip")
+    assert augment_parts("segmentation", "light") == augment_parts("pose", "light") == ("color",)
+    assert augment_parts("pose", "strong") == augment_parts("pose", True)
+    default = [type(t).__name__ for t in build_transforms("segmentation", 16, True).compose]
+    assert default == ["Resize", "ColorJitter", "Normalize", "ToTensorV2"]
+    assert SegmentationData().augment == "light"
     assert augment_parts("pose", "color, flip") == ("flip", "color")  # in the pipeline's order
     kinds = [type(t).__name__ for t in build_transforms("segmentation", 16, True, augment="rotate,color").compose]
     assert kinds == ["Resize", "Affine", "ColorJitter", "Normalize", "ToTensorV2"]

@@ -41,7 +41,7 @@ def test_pose_augmentation_moves_each_keypoint_with_its_marker(cells, seed):
     image = np.zeros((SIZE, SIZE), np.uint8)
     for (x, y), level in zip(centres, POSE_LEVELS, strict=True):
         image[(xx - x) ** 2 + (yy - y) ** 2 <= RADIUS**2] = level
-    transform = build_transforms("pose", SIZE, train=True, flip_pairs=FLIP_PAIRS)
+    transform = build_transforms("pose", SIZE, train=True, flip_pairs=FLIP_PAIRS, augment="strong")
     transform.set_random_seed(seed)
     out, target = transform(np.repeat(image[..., None], 3, axis=2), centres, np.ones(4, np.float32))
     values, moved, visible = grey(out), target["keypoints"].numpy(), target["visibility"].numpy()
@@ -68,7 +68,7 @@ def test_segmentation_augmentation_moves_the_mask_with_the_image(cells, seed):
         x, y = cell % 4 * CELL + CELL // 2, cell // 4 * CELL + CELL // 2
         image[y - half : y + half, x - half : x + half] = level
         mask[y - half : y + half, x - half : x + half] = label
-    transform = build_transforms("segmentation", SIZE, train=True)
+    transform = build_transforms("segmentation", SIZE, train=True, augment="strong")
     transform.set_random_seed(seed)
     out, out_mask = transform(np.repeat(image[..., None], 3, axis=2), mask)
     values, labels = grey(out), out_mask.numpy()
