@@ -203,8 +203,14 @@ class _TaskData(pl.LightningDataModule):
 
     def _loader(self, split: str, dataset: TaskDataset) -> ResumableLoader:
         train = split == "train"
-        # training order and augmentations follow torch's seed; evaluation reads the items in order, by index
-        sampler = EpochSampler(len(dataset), int(torch.randint(2**31, ()).item())) if train else None
+        # training order and augmentations follow torch's seed (the same on every DDP rank), each rank
+        # reading its share; evaluation reads the items in order, by index (Lightning shards it under DDP)
+        sampler = None
+        if train:
+            seed = int(torch.randint(2**31, ()).item())
+            trainer = self.trainer
+            replicas, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+            sampler = EpochSampler(len(dataset), seed, num_replicas=replicas, rank=rank)
         loader = ResumableLoader(
             dataset,
             batch_size=self.batch_size,

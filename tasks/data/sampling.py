@@ -12,6 +12,10 @@ trained on, with the same augmentations, whatever the number of DataLoader worke
   checkpoint (``loops.fit_loop.state_dict.combined_loader``) and loads it back before the first
   batch of a resumed fit, so the resumed epoch skips the batches already trained, without reading
   them.
+- Under DDP each process reads its own share of the same permutation (`EpochSampler`'s ``rank`` and
+  ``num_replicas``, as torch's DistributedSampler), and the ranks step in lockstep, so the one
+  position rank 0 saves is every rank's: a DDP fit resumed mid-epoch trains the batches the killed
+  one would have trained, on every rank.
 
 The loader also drops the items that `TaskDataset` marked bad (``skip_bad``) from each batch and
 keeps their indices in `skipped`, in the main process, whatever the workers.
@@ -24,7 +28,7 @@ from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import numpy as np
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader, DistributedSampler
 
 
 class ItemKey(NamedTuple):
@@ -36,18 +40,26 @@ class ItemKey(NamedTuple):
     index: int
 
 
-class EpochSampler(Sampler[ItemKey]):
-    """Yields the `ItemKey` of every item of `length`, in a shuffled order that depends only on (seed, epoch).
+class EpochSampler(DistributedSampler):
+    """Yields the `ItemKey` of every item of `length` (of rank `rank` of `num_replicas`: every
+    `num_replicas`-th item from `rank` on), in a shuffled order that depends only on (seed, epoch).
 
-    ``set_epoch`` (which Lightning calls at each epoch start, as for a DistributedSampler) picks the
-    epoch; a complete pass moves on to the next epoch by itself, so a plain loop reshuffles too.
-    ``start`` items of the order are skipped once, by the next pass: `ResumableLoader` sets it on resume.
+    As torch's DistributedSampler, a rank's share is padded with the order's first items to
+    ceil(length / num_replicas), so that the ranks step together. It is a DistributedSampler so that
+    Lightning keeps it under DDP instead of wrapping it in one, which would lose its resumable position
+    (the base class's ``__init__``, which needs a dataset and a process group, is not called).
+    ``set_epoch`` (which Lightning calls at each epoch start) picks the epoch; a complete pass moves on
+    to the next epoch by itself, so a plain loop reshuffles too. ``start`` items of the rank's share are
+    skipped once, by the next pass: `ResumableLoader` sets it on resume.
     """
 
-    def __init__(self, length: int, seed: int, shuffle: bool = True) -> None:
+    def __init__(self, length: int, seed: int, shuffle: bool = True, num_replicas: int = 1, rank: int = 0) -> None:
         if length < 0 or seed < 0:
             raise ValueError(f"need length >= 0 and seed >= 0, got {length} and {seed}")
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"need 0 <= rank < num_replicas, got rank {rank} of {num_replicas}")
         self.length, self.seed, self.shuffle = length, seed, shuffle
+        self.num_replicas, self.rank, self.drop_last = num_replicas, rank, False
         self.epoch, self.start = 0, 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -56,10 +68,10 @@ class EpochSampler(Sampler[ItemKey]):
             self.epoch, self.start = epoch, 0
 
     def order(self, epoch: int) -> np.ndarray:
-        """The item indices of `epoch`, in the order they are drawn."""
-        if not self.shuffle:
-            return np.arange(self.length)
-        return np.random.default_rng([self.seed, epoch]).permutation(self.length)
+        """The item indices of `epoch` that this rank draws, in the order it draws them."""
+        rng = np.random.default_rng([self.seed, epoch])
+        order = rng.permutation(self.length) if self.shuffle else np.arange(self.length)
+        return np.resize(order, len(self) * self.num_replicas)[self.rank :: self.num_replicas]
 
     def __iter__(self) -> Iterator[ItemKey]:
         epoch, start, self.start = self.epoch, self.start, 0
@@ -69,7 +81,7 @@ class EpochSampler(Sampler[ItemKey]):
             self.epoch += 1
 
     def __len__(self) -> int:
-        return self.length
+        return -(-self.length // self.num_replicas)
 
 
 class ResumableLoader(DataLoader):
@@ -80,9 +92,10 @@ class ResumableLoader(DataLoader):
     `datasets.collate_good`, whose bad items (``index``, ``reason``) are warned about once and kept
     in `skipped`. A batch whose items were all bad is not yielded, but still counts as a position.
 
-    State: ``{"seed", "epoch", "batches"}``, the batches of ``epoch`` already handed out. With another
-    sampler (an evaluation loader's sequential one, or the DistributedSampler Lightning wraps the
-    sampler in under DDP) the state is empty and a resumed epoch starts over.
+    State: ``{"seed", "epoch", "batches", "replicas"}``, the batches of ``epoch`` already handed out
+    (by each of ``replicas`` ranks). With another sampler (an evaluation loader's sequential one) the
+    state is empty; a state saved with another number of ranks cannot be mapped to this one's shares,
+    so the resumed epoch starts over, with a warning.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -108,12 +121,24 @@ class ResumableLoader(DataLoader):
         """The seed, the epoch and how many of its batches were handed out (empty without an EpochSampler)."""
         if not isinstance(self.sampler, EpochSampler):
             return {}
-        return {"seed": self.sampler.seed, "epoch": self._epoch, "batches": self._batches}
+        return {
+            "seed": self.sampler.seed,
+            "epoch": self._epoch,
+            "batches": self._batches,
+            "replicas": self.sampler.num_replicas,
+        }
 
     def load_state_dict(self, state: dict[str, int]) -> None:
         """Continue from a `state_dict`: the next pass yields the batches of that epoch not yet handed out."""
         sampler = self.sampler
         if not state or not isinstance(sampler, EpochSampler) or not self.batch_size:
             return
+        if state.get("replicas", 1) != sampler.num_replicas:
+            warnings.warn(
+                f"resuming on {sampler.num_replicas} process(es) from a checkpoint of {state.get('replicas', 1)}: "
+                f"epoch {state['epoch']} restarts from its first batch (resume on as many processes to continue it)",
+                stacklevel=2,
+            )
+            state = {**state, "batches": 0}
         sampler.seed, sampler.epoch, sampler.start = state["seed"], state["epoch"], state["batches"] * self.batch_size
         self._epoch, self._batches = state["epoch"], state["batches"]

@@ -37,6 +37,29 @@ def test_start_skips_items_once_and_a_new_epoch_starts_over():
     assert [key.index for key in sampler] == sampler.order(5).tolist()
 
 
+def test_ranks_share_one_permutation_in_equal_parts_as_a_distributed_sampler():
+    whole = EpochSampler(10, seed=7).order(0).tolist()
+    shares = [EpochSampler(10, seed=7, num_replicas=3, rank=r) for r in range(3)]
+    assert all(isinstance(s, torch.utils.data.DistributedSampler) for s in shares)  # Lightning keeps it
+    drawn = [[key.index for key in s.__iter__()] for s in shares]
+    assert [len(d) for d in drawn] == [len(s) for s in shares] == [4, 4, 4]
+    padded = whole + whole[:2]  # padded with the order's first items, as torch's DistributedSampler
+    assert drawn == [padded[r::3] for r in range(3)]
+    shares[1].set_epoch(0)
+    shares[1].start = 2  # a resumed rank skips its own items already trained
+    assert [key.index for key in shares[1]] == padded[1::3][2:]
+    with pytest.raises(ValueError, match="rank 2 of 2"):
+        EpochSampler(10, seed=0, num_replicas=2, rank=2)
+
+
+def test_a_position_saved_on_other_ranks_restarts_the_epoch_with_a_warning():
+    data = ClassificationData(image_size=16, batch_size=4, train_size=16, val_size=4)
+    loader = data.train_dataloader()
+    with pytest.warns(UserWarning, match=r"on 1 process\(es\) from a checkpoint of 2: epoch 3 restarts"):
+        loader.load_state_dict({"seed": 5, "epoch": 3, "batches": 2, "replicas": 2})
+    assert loader.sampler.start == 0 and loader.sampler.epoch == 3
+
+
 def _batches(loader) -> list[tuple[torch.Tensor, torch.Tensor]]:
     return [(images.clone(), labels.clone()) for images, labels in loader]
 
@@ -59,7 +82,7 @@ def test_a_loader_resumed_from_its_state_yields_the_rest_of_the_epoch():
     iterator = iter(loader)
     seen = [next(iterator) for _ in range(2)]
     state = loader.state_dict()
-    assert state == {"seed": loader.sampler.seed, "epoch": 1, "batches": 2}
+    assert state == {"seed": loader.sampler.seed, "epoch": 1, "batches": 2, "replicas": 1}
     assert _same(seen, full[:2])
 
     torch.manual_seed(123)  # another process: another seed, until the state is loaded
@@ -67,7 +90,7 @@ def test_a_loader_resumed_from_its_state_yields_the_rest_of_the_epoch():
     resumed.load_state_dict(state)
     resumed.sampler.set_epoch(1)  # what Lightning calls at the start of the resumed epoch
     assert _same(_batches(resumed), full[2:])
-    assert resumed.state_dict() == {"seed": state["seed"], "epoch": 1, "batches": 6}
+    assert resumed.state_dict() == {"seed": state["seed"], "epoch": 1, "batches": 6, "replicas": 1}
 
 
 def test_the_data_module_hands_the_position_to_loaders_built_after_a_restore():
