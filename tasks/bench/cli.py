@@ -5,6 +5,8 @@ torchvision and timm. This module only parses arguments; `tasks.bench.runner` an
     zoo bench --preset quick                        # configs/bench/quick.yaml -> runs/bench/quick-<time>
     zoo bench --preset my.yaml --out runs/bench/x   # any preset file, a chosen folder
     zoo bench --resume runs/bench/quick-<time>      # finish an interrupted bench
+    zoo bench --preset quick --out DIR --shard 0/4  # this process's quarter of the cells (0/4 ... 3/4)
+    zoo bench --merge DIR                           # the leaderboard of the cells finished in DIR
     zoo bench --reference                           # zoo/torchvision speed ratios
 """
 
@@ -23,6 +25,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--preset", help="quick, standard (configs/bench/<name>.yaml) or a path to a preset YAML")
     parser.add_argument("--out", help="run folder (default: runs/bench/<preset>-<UTC time>)")
     parser.add_argument("--resume", metavar="DIR", help="continue the bench in DIR: run only its unfinished cells")
+    parser.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="run only the cells whose index mod N is K (K from 0); shards share --out and may run at once",
+    )
+    parser.add_argument("--merge", metavar="DIR", help="build the leaderboard, plots and W&B summary of DIR's cells")
     parser.add_argument("--reference", action="store_true", help="time zoo vs torchvision/timm and print the ratios")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--precision", default="32", choices=("32", "bf16-mixed", "16-mixed"))
@@ -82,9 +90,25 @@ def main(argv: list[str]) -> None:
         return
     from tasks.bench.measure import Settings
     from tasks.bench.preset import PresetError, load_preset
-    from tasks.bench.runner import new_run_dir, open_bench, run_bench, start_bench, summary_text
+    from tasks.bench.runner import (
+        merge_bench,
+        new_run_dir,
+        open_bench,
+        parse_shard,
+        run_bench,
+        start_bench,
+        summary_text,
+    )
 
     try:
+        shard = parse_shard(args.shard) if args.shard else None
+        if args.merge:
+            if args.preset or args.out or args.resume or args.shard:
+                sys.exit("--merge DIR builds the leaderboard of the bench saved in DIR: use it alone")
+            out_dir = Path(args.merge)
+            preset, _, group = open_bench(out_dir)
+            print(summary_text(merge_bench(preset, out_dir, group, console), out_dir))
+            return
         if args.resume:
             if args.preset or args.out:
                 sys.exit("--resume DIR continues the bench saved in DIR: leave out --preset and --out")
@@ -92,13 +116,16 @@ def main(argv: list[str]) -> None:
             preset, settings, group = open_bench(out_dir)
         else:
             if not args.preset:
-                sys.exit("zoo bench needs --preset quick|standard|<file>, --resume DIR or --reference")
+                sys.exit("zoo bench needs --preset quick|standard|<file>, --resume DIR, --merge DIR or --reference")
+            if shard and not args.out:
+                sys.exit("--shard needs --out DIR: every shard of a bench writes into the same folder")
             settings = Settings(args.device, args.precision, args.channels_last, args.compile, args.batch_size)
             preset = load_preset(args.preset)
             out_dir = Path(args.out) if args.out else new_run_dir(preset)
             group = out_dir.name
-            start_bench(preset, settings, out_dir)
+            start_bench(preset, settings, out_dir, shared=shard is not None)
     except (PresetError, ValueError, FileExistsError, FileNotFoundError) as err:
         sys.exit(f"zoo bench: {err}")
-    records = run_bench(preset, settings, out_dir, group, console)
-    print(summary_text(records, out_dir))
+    records = run_bench(preset, settings, out_dir, group, console, shard)
+    if records is not None:
+        print(summary_text(records, out_dir))

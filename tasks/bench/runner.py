@@ -5,11 +5,18 @@ The run folder holds everything needed to resume: ``preset.yaml`` (the preset's 
 ``bench.json`` (its name, switches and the folder relative data roots are taken from). ``--resume
 DIR`` reads them back and runs only the cells without a result file, so no cell is ever run or
 listed twice.
+
+Shards (``--shard K/N``) split the cells by index (cell i belongs to shard i mod N) between processes
+that may run at once, on one machine or many sharing the folder: each cell's result is its own file,
+written atomically, and no lock is held while a cell runs. The shard that finds every cell finished
+builds the leaderboard (one shard claims it, by creating ``merged`` exclusively); ``zoo bench --merge
+DIR`` builds it at any time from the results there.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -36,6 +43,18 @@ from tasks.wandb_setup import ZooWandbLogger
 
 MANIFEST = "bench.json"
 PRESET_FILE = "preset.yaml"
+MERGED = "merged"
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"K/N"`` as (K, N) with 0 <= K < N; anything else raises ValueError saying the form."""
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard {text!r}: write K/N, e.g. 0/4 for the first of 4 shards") from None
+    if not 0 <= index < count:
+        raise ValueError(f"--shard {text!r}: K counts from 0 and must be below N (0/{count} to {count - 1}/{count})")
+    return index, count
 
 
 def new_run_dir(preset: Preset, root: str = "runs/bench") -> Path:
@@ -43,10 +62,22 @@ def new_run_dir(preset: Preset, root: str = "runs/bench") -> Path:
     return Path(root) / f"{preset.name}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
 
 
-def start_bench(preset: Preset, settings: Settings, out_dir: Path) -> None:
-    """Create a run folder with the preset and switches; refuse one that already holds a bench."""
+def start_bench(preset: Preset, settings: Settings, out_dir: Path, shared: bool = False) -> None:
+    """Create a run folder with the preset and switches. A folder that already holds a bench is refused,
+    unless `shared` (a shard joining the others), which needs the same preset and switches."""
     if (out_dir / MANIFEST).exists():
-        raise FileExistsError(f"{out_dir} already holds a bench; continue it with --resume {out_dir} or pick --out")
+        if not shared:
+            raise FileExistsError(
+                f"{out_dir} already holds a bench; continue it with --resume {out_dir}, join it as a shard with "
+                "--shard K/N, or pick --out"
+            )
+        _, saved, _ = open_bench(out_dir)
+        if (out_dir / PRESET_FILE).read_text() != preset.source or saved != settings:
+            raise ValueError(
+                f"{out_dir} holds a bench of another preset or other switches: give every shard the same "
+                "--preset and switches, or another --out"
+            )
+        return
     out_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(out_dir / PRESET_FILE, preset.source)
     manifest = {"preset": preset.name, "settings": asdict(settings), "group": out_dir.name, "base": str(Path.cwd())}
@@ -63,26 +94,64 @@ def open_bench(out_dir: Path) -> tuple[Preset, Settings, str]:
     return preset, Settings(**manifest["settings"]), manifest["group"]
 
 
-def run_bench(preset: Preset, settings: Settings, out_dir: Path, group: str, console: Console | None = None) -> list:
-    """Run every cell of ``preset`` that has no result in ``out_dir`` yet; returns all records,
-    sorted as in the leaderboard, after writing the leaderboard, plots and W&B summary."""
+def run_bench(
+    preset: Preset,
+    settings: Settings,
+    out_dir: Path,
+    group: str,
+    console: Console | None = None,
+    shard: tuple[int, int] | None = None,
+) -> list[dict[str, Any]] | None:
+    """Run every cell of ``preset`` (of `shard` (K, N): those whose index mod N is K) that has no
+    result in ``out_dir`` yet, then build the leaderboard, plots and W&B summary (`merge_bench`) and
+    return its records. A shard builds them only when every cell of the bench is finished and no
+    other shard has claimed them; otherwise it returns None."""
     console = console or Console()
     done = load_cells(out_dir)
-    todo = [c for c in preset.cells if c.cell_id not in done]
-    if done:
-        console.print(f"[bold]Resuming[/] {out_dir}: {len(done)} cell(s) already finished, {len(todo)} to run")
+    mine = [c for i, c in enumerate(preset.cells) if shard is None or i % shard[1] == shard[0]]
+    todo = [c for c in mine if c.cell_id not in done]
+    finished = len(mine) - len(todo)
+    if finished:
+        console.print(f"[bold]Resuming[/] {out_dir}: {finished} cell(s) already finished, {len(todo)} to run")
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
-        overall = progress.add_task("cells", total=len(preset.cells), completed=len(done))
-        for cell in todo:
-            progress.update(overall, description=f"cell {len(done) + 1}/{len(preset.cells)}: {cell.cell_id}")
+        overall = progress.add_task("cells", total=len(mine), completed=finished)
+        for number, cell in enumerate(todo, start=finished + 1):
+            progress.update(overall, description=f"cell {number}/{len(mine)}: {cell.cell_id}")
             record = run_cell(cell, settings, preset.timing, out_dir, group, progress)
             save_cell(out_dir, cell.file_stem, record)
-            done[cell.cell_id] = record
             status = "[green]ok[/]" if record["status"] == "ok" else f"[red]failed[/]: {record['error']}"
             metric = f" {record['metric_name']}={record['metric']:.3f}" if record["metric"] is not None else ""
             progress.console.print(f"{cell.cell_id}: {status}{metric} ({record['wall_s']:.0f} s)")
             progress.update(overall, advance=1)
+    if shard is not None:
+        finished = len(load_cells(out_dir).keys() & {c.cell_id for c in preset.cells})
+        if finished < len(preset.cells) or not _claim_merge(out_dir):
+            console.print(
+                f"shard {shard[0]}/{shard[1]}: its {len(mine)} cell(s) are finished; {finished} of the bench's "
+                f"{len(preset.cells)} so far. The last shard to finish builds the leaderboard, or run "
+                f"`zoo bench --merge {out_dir}`."
+            )
+            return None
+    return merge_bench(preset, out_dir, group, console)
+
+
+def _claim_merge(out_dir: Path) -> bool:
+    """True for the one shard that creates ``merged`` (exclusive creation, atomic on POSIX and NFS v3+)."""
+    try:
+        os.close(os.open(out_dir / MERGED, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    return True
+
+
+def merge_bench(preset: Preset, out_dir: Path, group: str, console: Console | None = None) -> list[dict[str, Any]]:
+    """The leaderboard, plots and W&B summary of the cells finished in ``out_dir``; returns the records,
+    sorted as in the leaderboard. Cells still missing are named, and left out."""
+    done = load_cells(out_dir)
+    missing = [c.cell_id for c in preset.cells if c.cell_id not in done]
+    if missing:
+        (console or Console()).print(f"[yellow]{len(missing)} cell(s) not finished yet[/]: {', '.join(missing)}")
     order = list(dict.fromkeys(c.task for c in preset.cells))
     records = sort_records([done[c.cell_id] for c in preset.cells if c.cell_id in done], order)
     write_leaderboard(out_dir, records)

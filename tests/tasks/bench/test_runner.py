@@ -154,3 +154,50 @@ def test_bench_on_the_users_folders_records_which_data_each_cell_used(
     config = read_run(out / segmentation["run_dir"])["config"]
     assert (config["data/source"], config["data/root"]) == data["segmentation"]
     assert config["num_classes"] == 3  # the data's num_classes reached the task too
+
+
+def test_two_concurrent_shards_in_one_folder_merge_into_the_unsharded_leaderboard(tmp_path: Path, tiny) -> None:
+    preset = tiny.write(tmp_path, tiny.resnet, tiny.hourglass, tiny.resnet.replace("[4, 4, 8]", "[4, 8, 8]"))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline", "NO_ALBUMENTATIONS_UPDATE": "1"}
+    command = [sys.executable, "-c", "import sys; from tasks.bench.cli import main; main(sys.argv[1:])"]
+    shared, alone = tmp_path / "shared", tmp_path / "alone"
+    runs = [[*command, "--preset", str(preset), "--out", str(shared), "--shard", f"{k}/2"] for k in (0, 1)]
+    runs.append([*command, "--preset", str(preset), "--out", str(alone)])
+    procs = [
+        subprocess.Popen(run, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for run in runs
+    ]
+    outputs = ["".join(proc.communicate(timeout=300)[0].split()) for proc in procs]  # rich wraps lines
+    assert [proc.returncode for proc in procs] == [0, 0, 0], outputs
+    # one shard found the other's cells finished and built the leaderboard; the other said how to
+    assert sum(f"Leaderboard,plotsandW&Brunsin{shared}" in out for out in outputs[:2]) == 1, outputs
+    assert sum(f"zoobench--merge{shared}" in out for out in outputs[:2]) == 1, outputs
+
+    def metrics(folder: Path) -> dict[str, tuple[str, str]]:
+        return {r["name"]: (r["status"], r["metric"]) for r in csv.DictReader((folder / "leaderboard.csv").open())}
+
+    assert len(metrics(alone)) == 3 and metrics(shared) == metrics(alone)
+    summaries = [d for d in (shared / "wandb").glob("offline-run-*") if _run_record(d).display_name == "summary"]
+    assert len(summaries) == 1 and _run_record(summaries[0]).run_group == "shared"
+
+    (shared / "leaderboard.csv").unlink()
+    main(["--merge", str(shared)])
+    assert metrics(shared) == metrics(alone)
+
+
+def test_a_shard_joins_only_the_same_bench(tmp_path: Path, tiny) -> None:
+    out = tmp_path / "bench"
+    preset = tiny.write(tmp_path, tiny.resnet)
+    main(["--preset", str(preset), "--out", str(out), "--shard", "1/2"])  # shard 1 of 2 has no cell here
+    assert not (out / "leaderboard.csv").exists() and not (out / "cells").exists()
+    other = tiny.write(tmp_path, tiny.hourglass, name="other")
+    for argv, message in (
+        (["--preset", str(other), "--out", str(out), "--shard", "0/2"], "another preset or other switches"),
+        (["--preset", str(preset), "--out", str(out)], "join it as a shard with --shard K/N"),
+        (["--preset", str(preset), "--out", str(out), "--shard", "2/2"], "K counts from 0 and must be below N"),
+        (["--preset", str(preset), "--out", str(out), "--shard", "half"], "write K/N, e.g. 0/4"),
+        (["--preset", str(preset), "--shard", "0/2"], "--shard needs --out DIR"),
+        (["--merge", str(out), "--shard", "0/2"], "use it alone"),
+    ):
+        with pytest.raises(SystemExit) as exit_:
+            main(argv)
+        assert message in str(exit_.value.code), argv
