@@ -62,6 +62,8 @@ class ZooTask(pl.LightningModule):
             50% and 75% of training, He et al. 2015 sec. 4.2) or "none".
         warmup_steps: steps of linear learning-rate warm-up.
         num_media: images of the fixed validation batch logged as predictions each epoch.
+        channels_last: keep weights and input batches in NHWC memory order, which tensor cores
+            (``--trainer.precision 16-mixed`` or ``bf16-mixed`` on a GPU) run fastest; it also runs on CPU.
 
     The output size (classes or joints) and its names come from the data module when the config
     leaves them out (`data_fields`); they are saved in the checkpoint's hyperparameters.
@@ -84,6 +86,7 @@ class ZooTask(pl.LightningModule):
         scheduler: str = "cosine",
         warmup_steps: int = 0,
         num_media: int = 4,
+        channels_last: bool = False,
     ) -> None:
         super().__init__()
         if optimizer not in OPTIMIZERS:
@@ -115,6 +118,8 @@ class ZooTask(pl.LightningModule):
         """Build the network for the known output size and input channels."""
         output = {OUTPUTS[self.task]: self.output_size}
         self.net = zoo.create_model(self.model_name, task=self.task, **self.model_kwargs, **output)
+        if self.hparams.get("channels_last"):
+            self.net = self.net.to(memory_format=torch.channels_last)
 
     def configure_metrics(self) -> None:
         """Create the validation and test metrics for the known output size."""
@@ -162,6 +167,12 @@ class ZooTask(pl.LightningModule):
 
     def forward(self, x: torch.Tensor) -> Any:
         return self.net(x)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """With ``channels_last``, the batch's images (its first element) in NHWC order too."""
+        if self.hparams.get("channels_last") and isinstance(batch, (tuple, list)) and torch.is_tensor(batch[0]):
+            return type(batch)([batch[0].contiguous(memory_format=torch.channels_last), *batch[1:]])
+        return batch
 
     # --- training loop ---------------------------------------------------------------------------
     def compute_loss(self, output: Any, target: Any, images: torch.Tensor) -> torch.Tensor:

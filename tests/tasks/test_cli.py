@@ -223,3 +223,22 @@ def test_models_table(capsys: pytest.CaptureFixture[str]) -> None:
 def test_unknown_command_prints_usage() -> None:
     with pytest.raises(SystemExit, match="usage: zoo"):
         main(["frobnicate"])
+
+
+@pytest.mark.parametrize("task", list(TINY))
+def test_a_bf16_channels_last_step_trains_on_cpu(tmp_path: Path, task: str) -> None:
+    """The GPU settings (bf16 autocast, NHWC) run on CPU: each task takes one optimiser step with them,
+    and keeps float32 weights in NHWC order."""
+    root = tmp_path / "run"
+    more = ["--data.init_args.train_size", "8", "--data.init_args.val_size", "4", "--data.init_args.batch_size", "4"]
+    quiet = ["--data.init_args.num_workers", "0", "--trainer.logger", "false", "--trainer.enable_progress_bar", "false"]
+    main(
+        ["fit", *TINY[task], *more, *quiet, "--trainer.default_root_dir", str(root), "--trainer.max_steps", "1"]
+        + ["--trainer.precision", "bf16-mixed", "--model.init_args.channels_last", "true"]
+    )
+    state = torch.load(root / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert state["global_step"] == 1 and state["hyper_parameters"]["channels_last"] is True
+    assert state["optimizer_states"][0]["state"], "no optimiser step was taken"
+    first_conv = next(v for k, v in state["state_dict"].items() if v.ndim == 4)
+    assert first_conv.is_contiguous(memory_format=torch.channels_last) and first_conv.dtype == torch.float32
+    assert all(torch.isfinite(v).all() for v in state["state_dict"].values() if v.is_floating_point())
