@@ -166,13 +166,9 @@ class ZooTask(pl.LightningModule):
         self.configure()
 
     def forward(self, x: torch.Tensor) -> Any:
+        if self.hparams.get("channels_last"):
+            x = x.contiguous(memory_format=torch.channels_last)
         return self.net(x)
-
-    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        """With ``channels_last``, the batch's images (its first element) in NHWC order too."""
-        if self.hparams.get("channels_last") and isinstance(batch, (tuple, list)) and torch.is_tensor(batch[0]):
-            return type(batch)([batch[0].contiguous(memory_format=torch.channels_last), *batch[1:]])
-        return batch
 
     # --- training loop ---------------------------------------------------------------------------
     def compute_loss(self, output: Any, target: Any, images: torch.Tensor) -> torch.Tensor:

@@ -3,6 +3,11 @@ set, or the user's folders) for the budget under a `pl.Trainer`, validate on the
 measure size, cost, speed and memory. Each cell is one W&B run in the bench's group, whose config
 records the data (``data/source``, ``data/root``).
 
+A cell on several processes (``devices`` x ``num_nodes`` > 1) runs in a child process of its own
+(`tasks.bench.child`), because Lightning's DDP launcher starts the other ranks by re-running the
+command line, which must be the cell's, not the bench's; rank 0 trains, validates, measures and
+writes the record, which the bench reads back.
+
 A cell that fails (an exception, a NaN loss, which the tasks raise as FloatingPointError, out of
 memory) returns a "failed" record with its error, so the bench goes on with the next cell.
 Ctrl-C is not caught: it stops the bench, whose finished cells are already on disk.
@@ -11,11 +16,16 @@ Ctrl-C is not caught: it stops the bench, whose finished cells are already on di
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import subprocess
+import sys
+import tempfile
 import time
 import traceback
 import warnings
 from collections.abc import Iterator
+from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -23,6 +33,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from lightning_fabric.utilities.apply_func import move_data_to_device
+from lightning_fabric.utilities.rank_zero import rank_zero_only
 from torch.utils.data import default_collate
 
 from tasks.bench.measure import Settings, throughput
@@ -75,6 +86,7 @@ def cell_record(cell: Cell, settings: Settings) -> dict[str, Any]:
         "model_kwargs": cell.model_kwargs,
         "image_size": data.get("image_size"),
         "batch_size": settings.batch_size or data.get("batch_size"),
+        "devices": cell.processes,
         **cell.data,
         "budget": cell.budget,
         "status": "running",
@@ -92,8 +104,10 @@ def run_cell(
     out_dir: Path,
     group: str,
     progress: Any = None,
+    in_child: bool = False,
 ) -> dict[str, Any]:
-    """Train, validate and measure one cell; returns its record (status "ok" or "failed").
+    """Train, validate and measure one cell; returns its record (status "ok" or "failed"). A cell on
+    several processes goes to a child process (`run_in_child`) unless this is that child (`in_child`).
 
     Args:
         cell: what to run.
@@ -103,12 +117,15 @@ def run_cell(
         group: the W&B group of the bench.
         progress: a rich Progress showing the step, or None.
     """
+    if cell.processes > 1 and not in_child:
+        return run_in_child(cell, settings, timing, out_dir, group)
     record = cell_record(cell, settings)
     start = time.perf_counter()
     logger = None
     try:
         logger = ZooWandbLogger(save_dir=str(out_dir), name=cell.cell_id, group=group, job_type="bench-cell")
-        record["run_dir"] = str(Path(logger.experiment.dir).resolve().parent.relative_to(out_dir.resolve()))
+        if rank_zero_only.rank == 0:  # the other ranks of a multi-process cell log nothing
+            record["run_dir"] = str(Path(logger.experiment.dir).resolve().parent.relative_to(out_dir.resolve()))
         with quiet_lightning():
             record.update(_train_and_measure(cell, settings, timing, out_dir, logger, progress))
         record["status"] = "ok"
@@ -117,8 +134,34 @@ def run_cell(
         record["error"] = f"{type(err).__name__}: {err}".strip().splitlines()[0][:300]
         record["traceback"] = traceback.format_exc(limit=-3)
     record["wall_s"] = time.perf_counter() - start
-    if logger is not None:
+    if logger is not None and rank_zero_only.rank == 0:
         _finish_run(logger, record)
+    return record
+
+
+def run_in_child(cell: Cell, settings: Settings, timing: dict[str, int], out_dir: Path, group: str) -> dict[str, Any]:
+    """Run a multi-process cell as ``python -m tasks.bench.child JOB RECORD`` and return the record its
+    rank 0 wrote; a child that wrote none (killed, out of memory) gives a "failed" record naming its
+    exit status and last output line."""
+    record = cell_record(cell, settings)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".child-") as folder:
+        job, result = Path(folder) / "job.json", Path(folder) / "record.json"
+        job.write_text(json.dumps({"cell": asdict(cell), "settings": asdict(settings), "timing": timing,
+                                   "out_dir": str(out_dir), "group": group}))  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-m", "tasks.bench.child", str(job), str(result)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.is_file():
+            record = json.loads(result.read_text())
+        else:
+            last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+            record.update(status="failed", error=f"the {cell.processes}-process cell exited with status "
+                          f"{done.returncode}: {last[0][:250]}")  # fmt: skip
+    record["wall_s"] = time.perf_counter() - start
     return record
 
 
@@ -143,7 +186,7 @@ def _train_and_measure(
         task_id = progress.add_task(f"{cell.cell_id}: training", total=total)
         callbacks.append(StepProgress(progress, task_id))
     trainer = quiet_trainer(
-        accelerator=settings.device,
+        **{"accelerator": settings.device, **cell.trainer_kwargs},
         precision=settings.precision,
         max_steps=cell.steps if cell.steps is not None else -1,
         max_time=timedelta(minutes=cell.minutes) if cell.minutes is not None else None,
@@ -163,6 +206,8 @@ def _train_and_measure(
             progress.remove_task(task_id)
     if module.monitor not in metrics:
         raise RuntimeError(f"validation logged no {module.monitor!r}; it logged {', '.join(metrics)}")
+    if trainer.global_rank != 0:  # rank 0 measures the speed, alone on its cores
+        return {"metric": float(metrics[module.monitor])}
 
     images, target = default_collate([data.dataset(train=True)[i] for i in range(data.batch_size)])
     images = images.to(settings.device, memory_format=settings.memory_format)

@@ -34,6 +34,7 @@ COLUMNS = (
     "budget",
     "image_size",
     "batch_size",
+    "devices",
     "source",
     "root",
     "error",

@@ -18,8 +18,11 @@ full-size one), ``model`` (a `zoo models` name),
 ``task``, ``model_kwargs``, the budget (``steps`` or ``minutes``), any argument of the task's data
 module (``source``, ``root``, ``image_size``, ``batch_size``, ``train_size``, ``val_size``,
 ``num_workers``, ``seed``, ``augment``, ``num_classes``, ``ann_file``, ``image_dir``...), so a bench can
-run on the user's own folders, and any argument of the task's LightningModule (``lr``, ``optimizer``,
-``dice_weight``...). A cell's value wins over its task's default, which wins over ``defaults``. A
+run on the user's own folders, any argument of the task's LightningModule (``lr``, ``optimizer``,
+``dice_weight``...), and Lightning's ``accelerator``, ``devices``, ``strategy`` and ``num_nodes``
+(`TRAINER_KEYS`): a cell on several processes runs in a child process of its own (`tasks.bench.child`),
+with ``batch_size`` per process and ``steps`` unchanged, so it sees ``devices x num_nodes`` times the
+images of a one-process cell. A cell's value wins over its task's default, which wins over ``defaults``. A
 relative ``root`` is relative to the folder the bench was started in.
 """
 
@@ -48,7 +51,9 @@ TASK_CLASSES = {
     "segmentation": (SegmentationTask, SegmentationData),
     "pose": (PoseTask, PoseData),
 }
-CELL_KEYS = ("name", "model", "task", "model_kwargs", "steps", "minutes")
+TRAINER_KEYS = ("accelerator", "devices", "strategy", "num_nodes")
+"""Lightning Trainer arguments a cell may set (default: the bench's --device, 1 device, 1 node)."""
+CELL_KEYS = ("name", "model", "task", "model_kwargs", "steps", "minutes", *TRAINER_KEYS)
 NOT_DATA_KEYS = ("predict_root",)
 """Data module arguments a bench has no use for."""
 TOP_KEYS = ("description", "defaults", "timing", "tasks", "cells")
@@ -100,6 +105,7 @@ class Cell:
         task_kwargs: arguments of the task's LightningModule (lr, optimizer...).
         data_kwargs: arguments of the task's data module (source, root, image_size, batch_size...).
         steps / minutes: the training budget, exactly one of them set.
+        trainer_kwargs: Lightning's ``accelerator``, ``devices``, ``strategy``, ``num_nodes`` (`TRAINER_KEYS`).
     """
 
     name: str
@@ -110,6 +116,12 @@ class Cell:
     data_kwargs: dict[str, Any] = field(default_factory=dict)
     steps: int | None = None
     minutes: float | None = None
+    trainer_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def processes(self) -> int:
+        """How many training processes the cell runs: devices x num_nodes."""
+        return int(self.trainer_kwargs.get("devices", 1)) * int(self.trainer_kwargs.get("num_nodes", 1))
 
     @property
     def cell_id(self) -> str:
@@ -299,6 +311,11 @@ def _make_cell(settings: dict[str, Any], label: str, base: Path) -> tuple[Cell |
         errors.append(f"{label}: steps must be an integer >= 1, got {budget['steps']!r}")
     elif "minutes" in budget and not (isinstance(budget["minutes"], (int, float)) and budget["minutes"] > 0):
         errors.append(f"{label}: minutes must be a number > 0, got {budget['minutes']!r}")
+    errors += [
+        f"{label}: {key} must be an integer >= 1, got {settings[key]!r}"
+        for key in ("devices", "num_nodes")
+        if key in settings and not _positive_int(settings[key])
+    ]
     if "minutes" in budget and settings.setdefault("scheduler", "none") != "none":
         errors.append(f"{label}: a 'minutes' budget has no known step count to schedule the LR over; use 'steps'")
     if errors:
@@ -312,6 +329,7 @@ def _make_cell(settings: dict[str, Any], label: str, base: Path) -> tuple[Cell |
         data_kwargs={k: settings[k] for k in data_args if k in settings},
         steps=budget.get("steps"),
         minutes=budget.get("minutes"),
+        trainer_kwargs={k: settings[k] for k in TRAINER_KEYS if k in settings},
     )
     problem = _dry_run(cell)
     return (None, [f"{label}: {problem}"]) if problem else (cell, [])

@@ -104,3 +104,14 @@ def test_a_narrowed_cell_says_so_in_its_default_name(tiny) -> None:
     )
     names = [cell.name for cell in parse_preset(text).cells]
     assert names == ["densenet121-k8-b3333-hw64", "resnet18-w16.32.64.128-normgroup", "mine", "resnet18"]
+
+
+def test_trainer_settings_reach_the_cell_and_are_checked(tiny) -> None:
+    text = tiny.header.replace("image_size: 32}", "image_size: 32, strategy: ddp}") + tiny.resnet.replace(
+        "task: classification,", "task: classification, devices: 2, num_nodes: 2,"
+    )
+    (cell,) = parse_preset(text).cells
+    assert cell.trainer_kwargs == {"devices": 2, "strategy": "ddp", "num_nodes": 2} and cell.processes == 4
+    assert "devices" not in cell.data_kwargs and "strategy" not in cell.task_kwargs
+    with pytest.raises(PresetError, match=r"devices must be an integer >= 1, got 'two'"):
+        parse_preset(tiny.header + tiny.resnet.replace("task: classification,", "task: classification, devices: two,"))
