@@ -44,6 +44,8 @@ from tasks.wandb_setup import ZooWandbLogger
 MANIFEST = "bench.json"
 PRESET_FILE = "preset.yaml"
 MERGED = "merged"
+STARTING = ".starting"
+STARTING_WAIT = 60
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -64,7 +66,20 @@ def new_run_dir(preset: Preset, root: str = "runs/bench") -> Path:
 
 def start_bench(preset: Preset, settings: Settings, out_dir: Path, shared: bool = False) -> None:
     """Create a run folder with the preset and switches. A folder that already holds a bench is refused,
-    unless `shared` (a shard joining the others), which needs the same preset and switches."""
+    unless `shared` (a shard joining the others), which needs the same preset and switches. Of shards
+    starting at once, the one that creates ``.starting`` exclusively writes the folder; the others
+    wait for its manifest (at most `STARTING_WAIT` seconds)."""
+    if not (out_dir / MANIFEST).exists() and shared:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if not _create_exclusively(out_dir / STARTING):
+            deadline = time.monotonic() + STARTING_WAIT
+            while not (out_dir / MANIFEST).exists():
+                if time.monotonic() > deadline:
+                    raise FileExistsError(
+                        f"{out_dir / STARTING} exists but no {MANIFEST} appeared in {STARTING_WAIT} s: a shard died "
+                        f"while starting the bench; remove {out_dir / STARTING} and start the shards again"
+                    )
+                time.sleep(0.1)
     if (out_dir / MANIFEST).exists():
         if not shared:
             raise FileExistsError(
@@ -82,6 +97,7 @@ def start_bench(preset: Preset, settings: Settings, out_dir: Path, shared: bool 
     write_atomic(out_dir / PRESET_FILE, preset.source)
     manifest = {"preset": preset.name, "settings": asdict(settings), "group": out_dir.name, "base": str(Path.cwd())}
     write_atomic(out_dir / MANIFEST, json.dumps(manifest, indent=2))
+    (out_dir / STARTING).unlink(missing_ok=True)
 
 
 def open_bench(out_dir: Path) -> tuple[Preset, Settings, str]:
@@ -137,9 +153,15 @@ def run_bench(
 
 
 def _claim_merge(out_dir: Path) -> bool:
-    """True for the one shard that creates ``merged`` (exclusive creation, atomic on POSIX and NFS v3+)."""
+    """True for the one shard that creates ``merged``."""
+    return _create_exclusively(out_dir / MERGED)
+
+
+def _create_exclusively(path: Path) -> bool:
+    """Create an empty `path` unless it exists (exclusive creation, atomic on POSIX and NFS v3+); True
+    for the one process that created it."""
     try:
-        os.close(os.open(out_dir / MERGED, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
     except FileExistsError:
         return False
     return True

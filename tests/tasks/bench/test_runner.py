@@ -228,3 +228,22 @@ def test_a_cell_on_two_processes_learns_like_the_same_cell_on_one(tmp_path: Path
     record = json.loads((out / "cells" / "classification__two.json").read_text())
     assert read_run(out / record["run_dir"])["summary"]["bench/metric"] == two  # rank 0's W&B run
     assert not list(out.glob(".child-*"))  # the child's job folder is gone
+
+
+def test_shards_starting_at_once_let_one_write_the_folder(tmp_path: Path, tiny, monkeypatch) -> None:
+    from tasks.bench import runner
+    from tasks.bench.measure import Settings
+    from tasks.bench.preset import load_preset
+
+    preset, out = load_preset(str(tiny.write(tmp_path, tiny.resnet))), tmp_path / "bench"
+    out.mkdir()
+    (out / runner.STARTING).touch()  # another shard is writing the folder right now
+    monkeypatch.setattr(runner, "STARTING_WAIT", 0.3)
+    with pytest.raises(FileExistsError, match=r"a shard died while starting the bench; remove .*\.starting"):
+        runner.start_bench(preset, Settings(), out, shared=True)
+    assert not (out / runner.MANIFEST).exists()  # this shard wrote nothing
+
+    (out / runner.STARTING).unlink()
+    runner.start_bench(preset, Settings(), out, shared=True)  # the first shard: writes and releases
+    assert (out / runner.MANIFEST).is_file() and not (out / runner.STARTING).exists()
+    runner.start_bench(preset, Settings(), out, shared=True)  # a later one joins
