@@ -102,3 +102,11 @@ def test_classifier_on_an_hourglass_uses_the_last_stack():
     assert torch.allclose(model(x), expected, atol=1e-6)
     with pytest.raises(ValueError, match="divisible by 8"):
         model(torch.randn(2, 3, 20, 20))
+
+
+def test_the_first_heatmaps_are_near_zero_like_most_target_pixels() -> None:
+    torch.manual_seed(0)
+    head = HeatmapHead(64, 5, 32, width=32)
+    assert float(head[-1].weight.std()) == pytest.approx(HeatmapHead.LAST_STD, rel=0.2)
+    heatmaps = head.train()(torch.randn(4, 64, 2, 2))
+    assert heatmaps.shape == (4, 5, 16, 16) and float(heatmaps.abs().max()) < 0.02
