@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 import zoo
 from tasks.bench.measure import Settings, throughput
+from zoo.summary import markdown
 
 MODELS = ("resnet18", "resnet50", "densenet121")
 TESTS = Path(__file__).resolve().parents[1] / "tests" / "tasks" / "test_cuda.py"
@@ -75,9 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings("cuda", "16-mixed", channels_last=True)
     rows = speed_table(settings, batch=args.batch_size, size=args.image_size, repeats=args.repeats)
     header = list(rows[0])
-    print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
-    for row in rows:
-        print("| " + " | ".join(str(row[k]) for k in header) + " |")
+    print(markdown(header, [[str(row[k]) for k in header] for row in rows], right=frozenset(range(1, len(header)))))
     print(f"CUDA tests: {'passed' if tests.returncode == 0 else 'FAILED'}")
     return tests.returncode
 

@@ -179,9 +179,9 @@ def measure_all(names: Sequence[str] = ()) -> list[dict[str, Any]]:
         for task in rep.tasks:
             start = time.perf_counter()
             results = measure(rep, task)
-            names = [n for n in list_models() if representative_of(n) == rep.name]
+            stands_for = [n for n in list_models() if representative_of(n) == rep.name]
             rows.append({"representative": rep.name, "model": rep.model, "option": rep.option, "task": task, **results,
-                         "names": names, "seconds": round(time.perf_counter() - start, 1)})  # fmt: skip
+                         "names": stands_for, "seconds": round(time.perf_counter() - start, 1)})  # fmt: skip
             print(f"{rep.name} / {task}: {results}", file=sys.stderr)
     return rows
 

@@ -141,20 +141,15 @@ def run_bench(
             progress.console.print(f"{cell.cell_id}: {status}{metric} ({record['wall_s']:.0f} s)")
             progress.update(overall, advance=1)
     if shard is not None:
-        finished = len(load_cells(out_dir).keys() & {c.cell_id for c in preset.cells})
-        if finished < len(preset.cells) or not _claim_merge(out_dir):
+        bench_done = len(load_cells(out_dir).keys() & {c.cell_id for c in preset.cells})
+        if bench_done < len(preset.cells) or not _create_exclusively(out_dir / MERGED):
             console.print(
-                f"shard {shard[0]}/{shard[1]}: its {len(mine)} cell(s) are finished; {finished} of the bench's "
+                f"shard {shard[0]}/{shard[1]}: its {len(mine)} cell(s) are finished; {bench_done} of the bench's "
                 f"{len(preset.cells)} so far. The last shard to finish builds the leaderboard, or run "
                 f"`zoo bench --merge {out_dir}`."
             )
             return None
     return merge_bench(preset, out_dir, group, console)
-
-
-def _claim_merge(out_dir: Path) -> bool:
-    """True for the one shard that creates ``merged``."""
-    return _create_exclusively(out_dir / MERGED)
 
 
 def _create_exclusively(path: Path) -> bool:

@@ -57,3 +57,27 @@ def test_the_shipped_table_covers_every_representative_and_zoo_models_prints_it(
 def test_re_measuring_names_an_unknown_representative() -> None:
     with pytest.raises(SystemExit, match=r"unknown representatives \['unet tiny'\]; use \['resnet basic'"):
         compat.measure_all(["unet tiny"])
+
+
+def test_named_representatives_are_measured_and_the_others_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    measured = []
+
+    def fake(rep: compat.Representative, task: str) -> dict[str, str]:
+        measured.append((rep.name, task))
+        return dict.fromkeys(compat.CHECKS, "no: measured again")
+
+    monkeypatch.setattr(compat, "measure", fake)
+    rows = compat.measure_all(["resnet basic", "unet bilinear"])
+    assert measured == [
+        (name, task)
+        for name in ("resnet basic", "unet bilinear")
+        for task in REPRESENTATIVES[[r.name for r in REPRESENTATIVES].index(name)].tasks
+    ]
+    shipped = {(r["representative"], r["task"]): r for r in json.loads(COMPAT_FILE.read_text())}
+    for row in rows:
+        again = row["torch.export"] == "no: measured again"
+        assert again == (row["representative"] in ("resnet basic", "unet bilinear"))
+        assert again or row == shipped[row["representative"], row["task"]]
+    assert "resnet18" in rows[0]["names"] and len(rows) == len(shipped)
+    measured.clear()
+    assert len(compat.measure_all()) == len(shipped) == len(measured)  # no names: every row measured
