@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import numpy as np
+from scipy import stats
 
 matplotlib.use("Agg")  # plots go to files; no display needed
 import matplotlib.pyplot as plt  # noqa: E402
@@ -59,6 +61,18 @@ class AnalyzeRun:
         path = self.out / study
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+
+def mean_interval(values: Any, confidence: float = 0.95) -> dict[str, Any]:
+    """The ``mean`` of independent runs (one value per seed) and its two-sided Student-t ``interval``
+    at ``confidence``: what a study reports where one run's figure moves between seeds. Needs two
+    values at least."""
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) < 2:
+        raise ValueError(f"an interval needs two runs at least, got {len(values)}")
+    mean = float(values.mean())
+    half = float(stats.t.ppf(0.5 + confidence / 2, len(values) - 1) * stats.sem(values))
+    return {"mean": mean, "interval": [mean - half, mean + half]}
 
 
 def _plain(value: Any) -> Any:

@@ -23,7 +23,11 @@ def test_a_missing_data_path_is_refused(tmp_path, capsys):
 
 
 def test_zoo_analyze_quick_runs_a_study_into_the_out_folder(analyze_run, monkeypatch, capsys):
-    monkeypatch.setattr(shattered, "QUICK", ShatteredConfig(points=32, width=8, depth=2, max_lag=3, repeats=1))
+    monkeypatch.setattr(
+        shattered,
+        "QUICK",
+        ShatteredConfig(points=32, width=8, depths=(1, 2), seeds=2, lags=(1,), max_lag=3, init_depth=2, resamples=2),
+    )
     out = analyze_run.out / "cli"
     cli.main(["shattered", "--quick", "--out", str(out)])
     assert json.loads((out / "shattered" / "shattered.json").read_text())["config"]["points"] == 32

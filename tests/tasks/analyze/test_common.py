@@ -7,8 +7,10 @@ import json
 import math
 
 import matplotlib.pyplot as plt
+import numpy as np
+import pytest
 
-from tasks.analyze.common import Verdict, finish_study, scalars
+from tasks.analyze.common import Verdict, finish_study, mean_interval, scalars
 
 
 def test_verdict_line_names_study_claim_figure_and_outcome():
@@ -40,3 +42,17 @@ def test_finish_study_writes_png_json_and_a_wandb_run(analyze_run, study_record)
     assert logged["summary"]["slope"] == -1.0 and logged["summary"]["nested/k"] == 3
     assert logged["summary"]["verdict/holds"] is True
     assert any(row.get("plot._type") == "image-file" for row in logged["history"])
+
+
+def test_mean_interval_covers_the_true_mean_in_95_percent_of_samples():
+    rng = np.random.default_rng(0)
+    covered = [
+        low <= 0.3 <= high for low, high in (mean_interval(rng.normal(0.3, 1.0, 16))["interval"] for _ in range(2000))
+    ]
+    assert 0.93 < np.mean(covered) < 0.97
+    assert mean_interval([1.0, 2.0, 3.0])["mean"] == 2.0
+
+
+def test_mean_interval_refuses_a_single_run():
+    with pytest.raises(ValueError, match="two runs"):
+        mean_interval([0.5])

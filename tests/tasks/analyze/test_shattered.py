@@ -1,4 +1,5 @@
-"""Tests for tasks.analyze.shattered: the autocorrelation, the nets, the study's numbers and its verdict."""
+"""Tests for tasks.analyze.shattered: the autocorrelation, the nets and their initialisations, the
+derivative in forward mode, the study's numbers and its verdict."""
 
 from __future__ import annotations
 
@@ -10,14 +11,18 @@ import pytest
 import torch
 
 from tasks.analyze.shattered import (
-    KINDS,
-    QUICK,
+    FAMILIES,
+    HE,
+    INITS,
+    Init,
     ShatteredConfig,
     autocorrelation,
     input_gradients,
+    judge_pair,
     make_net,
     run,
     verdict,
+    white_noise_depth,
 )
 
 
@@ -29,63 +34,164 @@ def test_autocorrelation_of_white_noise_is_near_zero_and_of_a_slow_wave_near_one
     assert min(wave) > 0.99
 
 
-def test_input_gradients_match_finite_differences():
+def _freeze_batch_statistics(net: torch.nn.Module, x: torch.Tensor) -> None:
+    """Run ``net`` on ``x`` in training mode, then fix every BatchNorm to the batch statistics it saw
+    (mean and biased variance) and switch to eval mode: the forward values stay those of training mode."""
+    seen = {}
+    hooks = [
+        m.register_forward_hook(lambda m, inputs, out: seen.__setitem__(m, inputs[0]))
+        for m in net.modules()
+        if isinstance(m, torch.nn.BatchNorm1d)
+    ]
+    with torch.no_grad():
+        net.train()(x)
+    for module, inputs in seen.items():
+        module.running_mean.copy_(inputs.mean(0))
+        module.running_var.copy_(inputs.var(0, unbiased=False))
+    for hook in hooks:
+        hook.remove()
+    net.eval()
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_input_gradients_match_finite_differences_with_the_lines_batchnorm_statistics(family):
     torch.manual_seed(0)
-    net = make_net("resnet_bn", width=8, depth=2)
+    net = make_net(family, width=8, depth=3).double()
     x = torch.linspace(-2, 2, 16).unsqueeze(1).double()
-    net = net.double()
     grad = input_gradients(net, x)
+    _freeze_batch_statistics(net, x)
     with torch.no_grad():
         eps = 1e-6
         numeric = ((net(x + eps) - net(x - eps)) / (2 * eps))[:, 0].numpy()
-    assert np.allclose(grad, numeric, atol=1e-4)
+    assert np.allclose(grad, numeric, atol=1e-6)
 
 
-def test_unknown_net_kind_is_rejected_with_the_choices():
+def test_unknown_net_family_and_bias_are_rejected_with_the_choices():
     with pytest.raises(ValueError, match="plain_bn"):
         make_net("vgg", 8, 2)
+    with pytest.raises(ValueError, match="fan_in"):
+        make_net("plain", 8, 2, Init(bias="large"))
 
 
-def test_run_reports_an_autocorrelation_curve_per_net(analyze_run, study_record):
-    config = ShatteredConfig(points=64, width=16, depth=3, max_lag=5, repeats=1)
-    run(analyze_run, config)
+@pytest.mark.parametrize("bias, std", [("zero", 0.0), ("default", 1 / np.sqrt(3 * 400)), ("fan_in", 1 / 20)])
+@pytest.mark.parametrize("gain", [1.0, 2.0])
+def test_layers_are_initialised_with_the_chosen_gain_and_bias_scale(bias, std, gain):
+    torch.manual_seed(0)
+    layer = make_net("plain", 400, 2, Init(bias=bias, gain=gain))[3]  # the hidden 400 -> 400 layer
+    assert layer.weight.std().item() == pytest.approx(np.sqrt(gain / 400), rel=0.02)
+    assert layer.bias.std().item() == pytest.approx(std, rel=0.15, abs=1e-12)
+
+
+@pytest.mark.parametrize("family", ["plain", "resnet"])
+def test_without_biases_the_derivative_is_constant_on_each_side_of_zero(family):
+    torch.manual_seed(0)
+    grad = input_gradients(make_net(family, 32, 8, Init(bias="zero")), torch.linspace(-2, 2, 64).unsqueeze(1))
+    assert np.ptp(grad[:32]) < 1e-5 * np.abs(grad).max() and np.ptp(grad[32:]) < 1e-5 * np.abs(grad).max()
+    with_biases = input_gradients(make_net(family, 32, 8, HE), torch.linspace(-2, 2, 64).unsqueeze(1))
+    assert np.ptp(with_biases[:32]) > 1e-2 * np.abs(with_biases).max()
+
+
+TINY = ShatteredConfig(
+    points=64, width=16, depths=(1, 2, 4), seeds=3, lags=(1, 2), max_lag=4, init_depth=2, resamples=5
+)
+
+
+def test_run_reports_the_depth_and_initialisation_sweeps_and_the_fits(analyze_run, study_record):
+    run(analyze_run, TINY)
     record = json.loads((analyze_run.out / "shattered" / "shattered.json").read_text())
     numbers = record["numbers"]
-    assert list(numbers) == list(KINDS)
-    for result in numbers.values():
-        assert len(result["autocorrelation"]) == 6 and result["autocorrelation"][0] == pytest.approx(1.0)
-        assert len(result["gradient"]) == 64
-    assert numbers["shallow"]["lag1"] > 0.8  # one hidden layer: a few kinks over 64 points
+    assert numbers["depths"] == [1, 2, 4] and list(numbers["depth"]) == list(FAMILIES)
+    for cells in numbers["depth"].values():
+        assert list(cells) == ["1", "2", "4"]
+        for cell in cells.values():
+            assert len(cell["lag1"]["per_seed"]) == 3 and len(cell["autocorrelation"]) == 5
+            low, high = cell["lag2"]["interval"]
+            assert low <= cell["lag2"]["mean"] <= high
+    assert list(numbers["init"]) == ["plain", "resnet"]
+    assert list(numbers["init"]["plain"]) == [i.label for i in INITS]
+    assert numbers["init"]["resnet"][HE.label] == numbers["depth"]["resnet"]["2"]  # same nets, same seeds
+    assert numbers["init"]["plain"]["bias=zero, gain=2"]["lag1"]["mean"] > 0.95  # linear on each side of 0
+    fit = numbers["fits"]["plain_bn"]["lag1"]
+    assert fit["better"] in ("exponential", "power") and fit["half_depth"] > 0
+    assert set(numbers["examples"]) == {"plain, 1 layer", *FAMILIES}
+    assert (analyze_run.out / "shattered" / "shattered.png").is_file()
     summary = study_record(analyze_run, "shattered")["summary"]
-    assert summary["plain/lag1"] == pytest.approx(numbers["plain"]["lag1"])
-    assert record["verdict"] == asdict(verdict(numbers, config))  # the verdict on the numbers written
+    assert summary["depth/plain/2/lag1/mean"] == pytest.approx(numbers["depth"]["plain"]["2"]["lag1"]["mean"])
+    assert record["verdict"] == asdict(verdict(numbers))  # the verdict on the numbers written
 
 
-HOLDS = {"shallow": 0.9, "plain": 0.5, "plain_bn": 0.1, "resnet": 0.8, "resnet_bn": 0.5}
-"""Lag-1 autocorrelations for which the claim holds: one plain net near white noise, the others at
-or above 0.5."""
+def _fit(better: str, interval: tuple[float, float]) -> dict:
+    rss = {"exponential": 0.01, "power": 0.1} if better == "exponential" else {"exponential": 0.1, "power": 0.01}
+    return {
+        "lag1": {
+            "exponential": {"a": 1.0, "rate": 0.1, "rss": rss["exponential"]},
+            "power": {"a": 1.0, "rate": 0.5, "rss": rss["power"]},
+            "better": better,
+            "half_depth": sum(interval) / 2,
+            "half_depth_interval": list(interval),
+        }
+    }
 
 
-def _lag1(**changes: float) -> dict:
-    return {kind: {"lag1": value} for kind, value in {**HOLDS, **changes}.items()}
+def _numbers(
+    plain_bn: tuple[str, tuple[float, float]] = ("exponential", (5.0, 6.0)),
+    resnet_bn: tuple[str, tuple[float, float]] = ("power", (11.0, 13.0)),
+    lag1: dict[str, list[tuple[float, float]]] | None = None,
+) -> dict:
+    """Made-up fits (the paper's set-up with BN as given, without BN not holding: the resnet decays
+    as fast as the plain net) and lag-1 intervals at depths 1, 8, 50."""
+    lag1 = lag1 or {}
+    intervals = {family: lag1.get(family, [(0.9, 1.0), (0.5, 0.6), (0.2, 0.3)]) for family in FAMILIES}
+    return {
+        "depths": [1, 8, 50],
+        "fits": {
+            "plain_bn": _fit(*plain_bn),
+            "resnet_bn": _fit(*resnet_bn),
+            "plain": _fit("exponential", (90.0, 180.0)),
+            "resnet": _fit("exponential", (70.0, 160.0)),
+        },
+        "depth": {
+            family: {str(d): {"lag1": {"interval": list(i)}} for d, i in zip([1, 8, 50], rows, strict=True)}
+            for family, rows in intervals.items()
+        },
+    }
 
 
-def test_verdict_holds_when_a_plain_net_shatters_and_the_others_keep_correlation():
-    outcome = verdict(_lag1(), QUICK)
+def test_verdict_holds_when_the_plain_bn_net_decays_exponentially_and_the_resnet_measurably_slower():
+    numbers = _numbers()
+    outcome = verdict(numbers)
     assert outcome.holds
-    assert (
-        outcome.measured == "lag-1 autocorrelation shallow 0.90, plain 0.50, plain_bn 0.10, resnet 0.80, resnet_bn 0.50"
-    )
-    assert "(24 layers)" in outcome.claim
+    assert judge_pair(numbers, "plain_bn", "resnet_bn") == {
+        "plain_exponential": True,
+        "resnet_slower": True,
+        "holds": True,
+    }
+    assert not judge_pair(numbers, "plain", "resnet")["holds"]  # reported, not judged
+    assert "with BN (holds): plain_bn half-depth 5.5 [5.0, 6.0], fits exponential" in outcome.measured
+    assert "without BN (does not hold)" in outcome.measured
+    assert "Balduzzi et al. 2017" in outcome.claim
 
 
 @pytest.mark.parametrize(
     "changes",
     [
-        {"plain_bn": 0.2},  # no plain net below 0.2 (plain_bn at the threshold)
-        {"resnet": 0.4},  # a residual net loses its correlation
-        {"shallow": 0.3},  # the shallow net loses its correlation
+        {"plain_bn": ("power", (5.0, 6.0))},  # the plain net's decay is better fit by a power law
+        {"resnet_bn": ("power", (6.0, 8.0))},  # the intervals touch: not measurably slower
+        {"resnet_bn": ("power", (5.5, 8.0))},  # the intervals overlap
+        {"resnet_bn": ("exponential", (2.0, 3.0))},  # the resnet decays faster
     ],
 )
-def test_verdict_does_not_hold_when_no_plain_net_shatters_or_another_net_does(changes):
-    assert not verdict(_lag1(**changes), QUICK).holds
+def test_verdict_does_not_hold_unless_the_plain_net_is_exponential_and_the_resnet_slower(changes):
+    assert not verdict(_numbers(**changes)).holds
+
+
+def test_white_noise_depth_is_the_first_depth_whose_interval_lies_within_a_tenth_of_zero():
+    numbers = _numbers(
+        lag1={
+            "plain_bn": [(0.9, 1.0), (-0.1, 0.1), (-0.05, 0.05)],
+            "resnet_bn": [(0.9, 1.0), (0.05, 0.15), (-0.11, 0.0)],
+        }
+    )
+    assert white_noise_depth(numbers, "plain_bn") == 8
+    assert white_noise_depth(numbers, "resnet_bn") is None
+    assert "white noise from L=8" in verdict(numbers).measured
