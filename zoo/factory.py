@@ -4,6 +4,13 @@ the same parts; `load_model` rebuilds a ``zoo export`` file's model.
 
 Options reach every part that takes them: the backbone gets the paper's arguments and the overrides it
 accepts, the head the ones it accepts, and an option no part takes is refused, naming close ones.
+
+timm's options work as in ``timm.create_model`` (https://huggingface.co/docs/timm/feature_extraction):
+``features_only`` and ``out_indices`` make a feature extractor (timm's ``FeatureGetterNet`` over
+`zoo.models.Backbone.forward_intermediates`, whose ``feature_info`` answers ``channels()`` and
+``reduction()``), ``global_pool`` sets a classifier's pooling, and ``pretrained=True`` loads the file
+of ``pretrained_cfg_overlay=dict(file=PATH)`` (`zoo.pretrained`). Every model carries timm's
+``pretrained_cfg``.
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +26,8 @@ from torch import nn
 
 import zoo.models  # noqa: F401  (each family registers its configurations when imported)
 from zoo.heads import Classifier, HeatmapModel, UNet
+from zoo.models.base import take_indices
+from zoo.pretrained import load_pretrained, make_pretrained_cfg
 from zoo.registry import (
     DEFAULT_CLASSES,
     DEFAULT_NUM_JOINTS,
@@ -61,8 +70,24 @@ def options_of(name: str, task: str) -> set[str]:
     head = HEAD_CLASSES[get_family(spec.family).heads[task]]
     allowed = _accepts(spec.cls) | (_accepts(head) if head is not None else set()) | {OUTPUTS[task]}
     if task == "classification":
-        allowed.add("drop_rate")
+        allowed |= {"drop_rate", "global_pool"}
     return allowed - INTERNAL - ({"num_classes"} if task == "pose" else set())
+
+
+def feature_options_of(name: str) -> set[str]:
+    """The options `create_model(name, features_only=True, ...)` accepts: the backbone's, less its head's."""
+    spec = get_spec(name)
+    return _accepts(spec.cls) - INTERNAL - set(getattr(spec.cls, "headless", {})) - {"global_pool", "drop_rate"}
+
+
+def _check_options(name: str, label: str, given: dict, allowed: set[str]) -> None:
+    for key in given:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, sorted(allowed), n=3)
+            hint = f" Did you mean {', '.join(close)}?" if close else ""
+            raise TypeError(
+                f"{name} ({label}) has no option {key!r}.{hint} Its options are: {', '.join(sorted(allowed))}."
+            )
 
 
 def output_size(spec: ModelSpec, task: str, opts: dict) -> int:
@@ -73,7 +98,15 @@ def output_size(spec: ModelSpec, task: str, opts: dict) -> int:
 
 
 def create_model(
-    name: str, *, task: str | None = None, weights: str | Path | None = None, **overrides: Any
+    name: str,
+    *,
+    task: str | None = None,
+    weights: str | Path | None = None,
+    pretrained: bool = False,
+    pretrained_cfg_overlay: dict | None = None,
+    features_only: bool = False,
+    out_indices: int | Sequence[int] | None = None,
+    **overrides: Any,
 ) -> nn.Module:
     """Build the registered model ``name`` for ``task`` ("classification", "segmentation" or
     "pose"; default: the configuration's own task).
@@ -81,27 +114,65 @@ def create_model(
     Overrides are the block and family options (``in_chans``, ``shortcut``, ``order``, ``plain``,
     ``zero_init_residual``, ``residual_scale``, ``norm``, ``memory_efficient``, ``padding``,
     ``num_stacks``...), plus ``num_classes`` (classification, segmentation) or ``num_joints``
-    (pose). Segmentation output has the input's size (smaller with valid padding); pose output is
-    heatmaps at stride 4, a list with one entry per stack for the hourglass.
+    (pose), and for classification ``drop_rate`` and timm's ``global_pool``. Segmentation output has
+    the input's size (smaller with valid padding); pose output is heatmaps at stride 4, a list with one
+    entry per stack for the hourglass.
 
     ``weights``: a safetensors file (e.g. from ``zoo export``) or a torch state dict file to load,
     strictly, read without running code from it (`zoo.weights.load_weights`); weights that do not
     fit raise a `zoo.weights.WeightsMismatchError` naming the model and the offending keys.
+
+    timm's options: ``pretrained=True`` loads ``pretrained_cfg_overlay["file"]`` (`zoo.pretrained`:
+    the output layers may differ, e.g. for new classes); ``features_only=True`` returns the backbone's
+    feature maps ``out_indices`` (default all; an int n for the last n) as a list, from a timm
+    ``FeatureGetterNet`` with ``feature_info.channels()`` and ``.reduction()``.
     """
     spec = get_spec(name)
-    task = task or spec.native_task
-    if task not in TASKS:
-        raise ValueError(f"task={task!r} is not supported; choose one of {', '.join(TASKS)}.")
-    allowed = options_of(name, task)
-    for key in overrides:
-        if key not in allowed:
-            close = difflib.get_close_matches(key, sorted(allowed), n=3)
-            hint = f" Did you mean {', '.join(close)}?" if close else ""
-            raise TypeError(
-                f"{name} ({task}) has no option {key!r}.{hint} Its options are: {', '.join(sorted(allowed))}."
-            )
-    model = _build(spec, task, dict(overrides))
-    return model if weights is None else load_weights(model, weights, name=f"{name} ({task})")
+    if out_indices is not None and not features_only:
+        raise ValueError(f"out_indices={out_indices!r} selects feature maps; pass features_only=True with it.")
+    if weights is not None and pretrained:
+        raise ValueError(
+            "Pass either weights=PATH or pretrained=True with pretrained_cfg_overlay=dict(file=PATH), not both."
+        )
+    overlay = dict(pretrained_cfg_overlay or {})
+    if features_only:
+        if task is not None:
+            raise ValueError(f"features_only=True builds {name}'s backbone alone; drop task={task!r}.")
+        _check_options(name, "features_only", overrides, feature_options_of(name))
+        model = _take(spec.cls, {**spec.kwargs, **overrides})
+        task, num_outputs = spec.native_task, 0
+    else:
+        task = task or spec.native_task
+        if task not in TASKS:
+            raise ValueError(f"task={task!r} is not supported; choose one of {', '.join(TASKS)}.")
+        _check_options(name, task, overrides, options_of(name, task))
+        model, num_outputs = _build(spec, task, dict(overrides)), output_size(spec, task, overrides)
+    cfg = {**make_pretrained_cfg(name, model, spec.input_size, task, num_outputs), **overlay}
+    label = f"{name} ({'features' if features_only else task})"
+    if pretrained:
+        load_pretrained(model, cfg.get("file"), label)
+    elif weights is not None:
+        load_weights(model, weights, name=label)
+    if features_only:
+        model, cfg = _feature_extractor(model, name, out_indices, cfg)
+    model.pretrained_cfg = model.default_cfg = cfg
+    return model
+
+
+def _feature_extractor(
+    model: nn.Module, name: str, out_indices: int | Sequence[int] | None, cfg: dict
+) -> tuple[nn.Module, dict]:
+    """timm's ``FeatureGetterNet`` on ``model`` (it prunes the layers and head that the feature maps
+    ``out_indices`` do not need, and returns those maps as a list) and its ``pretrained_cfg``, without
+    the classifier's entries as timm's builder does."""
+    from timm.models._builder import pretrained_cfg_for_features
+    from timm.models._features import FeatureGetterNet  # timm is imported on first use: `import zoo` stays fast
+
+    if not getattr(model, "feature_info", None):
+        raise ValueError(f"{name} has no feature stages (no feature_info), so features_only=True cannot apply.")
+    indices = tuple(range(len(model.feature_info))) if out_indices is None else out_indices
+    take_indices(model.feature_info, indices, name)  # a clear error for indices out of range
+    return FeatureGetterNet(model, out_indices=indices), pretrained_cfg_for_features(cfg)
 
 
 def _build(spec: ModelSpec, task: str, opts: dict) -> nn.Module:
@@ -117,7 +188,7 @@ def _build(spec: ModelSpec, task: str, opts: dict) -> nn.Module:
     head_options = {**spec.kwargs, **spec.head_kwargs, **opts}
     size = output_size(spec, task, opts)
     if kind == "pooled":
-        return Classifier(backbone, size, opts.get("drop_rate", 0.0))
+        return Classifier(backbone, size, opts.get("drop_rate", 0.0), opts.get("global_pool", "avg"))
     if kind == "unet":
         return _take(UNet, head_options, encoder=backbone, num_classes=size, **fixed)
     return _take(HeatmapModel, head_options, backbone=backbone, num_joints=size, **fixed)

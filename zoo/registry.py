@@ -85,7 +85,7 @@ class ModelSpec:
 
 _FAMILIES: dict[str, Family] = {}
 _REGISTRY: dict[str, ModelSpec] = {}
-_RULES: list[Callable[[str, ModelSpec], tuple[str, ModelSpec] | None]] = []
+_LISTENERS: list[Callable[[str, ModelSpec], None]] = []
 
 
 def register_family(family: Family) -> Family:
@@ -111,16 +111,22 @@ def register(name: str, spec: ModelSpec) -> None:
     if spec.native_task not in TASKS:
         raise ValueError(f"model {name!r} has native_task {spec.native_task!r}; use one of {', '.join(TASKS)}")
     _REGISTRY[name] = spec
-    for rule in _RULES:
-        _apply(rule, name, spec)
+    for listener in list(_LISTENERS):
+        listener(name, spec)
+
+
+def on_register(listener: Callable[[str, ModelSpec], None]) -> None:
+    """Call ``listener(name, spec)`` for every registered model, now and for every model registered
+    later (how `derive` and the timm registration, `zoo.timm_compat`, see every name)."""
+    _LISTENERS.append(listener)
+    for name, spec in list(_REGISTRY.items()):
+        listener(name, spec)
 
 
 def derive(rule: Callable[[str, ModelSpec], tuple[str, ModelSpec] | None]) -> None:
     """Register the (name, spec) that ``rule`` makes from every registered model, now and for every model
     registered later (None: nothing for that model)."""
-    _RULES.append(rule)
-    for name, spec in list(_REGISTRY.items()):
-        _apply(rule, name, spec)
+    on_register(lambda name, spec: _apply(rule, name, spec))
 
 
 def _apply(rule: Callable[[str, ModelSpec], tuple[str, ModelSpec] | None], name: str, spec: ModelSpec) -> None:

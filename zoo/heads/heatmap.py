@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from zoo.blocks import ConvNormAct, make_conv
-from zoo.models.base import Backbone, SizeRule, he_init
+from zoo.models.base import Backbone, HeadOnBackbone, he_init
 
 
 class HeatmapHead(nn.Sequential):
@@ -49,21 +49,17 @@ class HeatmapHead(nn.Sequential):
         nn.init.normal_(self[-1].weight, std=self.LAST_STD)
 
 
-class HeatmapModel(Backbone):
+class HeatmapModel(HeadOnBackbone):
     """A backbone plus a `HeatmapHead` on its deepest feature: heatmaps at stride 4."""
 
     def __init__(self, backbone: Backbone, num_joints: int, width: int = 256, norm: str = "batch") -> None:
         super().__init__()
         self.backbone, self.num_joints = backbone, num_joints
-        self.in_chans, self.feature_info = backbone.in_chans, backbone.feature_info
         last = backbone.feature_info[-1]
         self.head = HeatmapHead(last["num_chs"], num_joints, last["reduction"], 4, width, norm)
 
-    def forward_intermediates(self, x: torch.Tensor) -> list[torch.Tensor]:
-        return self.backbone.forward_intermediates(x)
-
-    def input_sizes(self) -> SizeRule:
-        return self.backbone.input_sizes()
+    def output_layers(self) -> tuple[str, ...]:
+        return (f"head.{len(self.head) - 1}",)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.forward_features(x))

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from zoo.blocks import Up, make_conv
-from zoo.models.base import Backbone, SizeRule, he_init
+from zoo.models.base import Backbone, HeadOnBackbone, he_init
 
 
 def distinct_scales(feature_info: list[dict]) -> list[int]:
@@ -56,13 +56,15 @@ class UNetDecoder(nn.Module):
         return x
 
 
-class UNet(Backbone):
+class UNet(HeadOnBackbone):
     """Encoder, decoder and a 1x1 conv to ``num_classes`` maps.
 
     With the paper's valid padding the output is smaller than the input (572 -> 388); otherwise
     the output is at ``out_reduction`` of the input (1: the input's size, resized bilinearly when
     the encoder's shallowest feature is coarser, as with a ResNet's stride-2 stem).
     """
+
+    trunk_name = "encoder"
 
     def __init__(
         self,
@@ -76,20 +78,16 @@ class UNet(Backbone):
     ) -> None:
         super().__init__()
         self.encoder, self.num_classes, self.out_reduction = encoder, num_classes, out_reduction
-        self.in_chans, self.feature_info = encoder.in_chans, encoder.feature_info
         self.decoder = UNetDecoder(encoder.feature_info, decoder_channels, up_mode, padding, norm, out_reduction)
         self.head = make_conv(self.decoder.out_chs, num_classes, 1, bias=True)
         self.valid = padding == "valid"
         he_init(self.decoder)
 
-    def forward_intermediates(self, x: torch.Tensor) -> list[torch.Tensor]:
-        return self.encoder.forward_intermediates(x)
-
-    def input_sizes(self) -> SizeRule:
-        return self.encoder.input_sizes()
+    def output_layers(self) -> tuple[str, ...]:
+        return ("head",)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.head(self.decoder(self.forward_intermediates(x)))
+        out = self.head(self.decoder(self.forward_intermediates(x, intermediates_only=True)))
         if not self.valid and self.decoder.reduction != self.out_reduction:
             size = [-(-s // self.out_reduction) for s in x.shape[-2:]]
             out = F.interpolate(out, size=size, mode="bilinear", align_corners=False)

@@ -1,14 +1,17 @@
-"""What every backbone shares: input validation, `feature_info`, multi-scale features, and the
-classification head API of timm (`forward_features`, `forward_head`, `reset_classifier`)."""
+"""What every backbone shares: input validation, `feature_info`, and timm's model API: multi-scale
+features (`forward_intermediates`, `prune_intermediate_layers`, `set_grad_checkpointing`) and the
+classification head (`forward_features`, `forward_head`, `reset_classifier`, ``global_pool``)."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 
 @dataclass(frozen=True)
@@ -89,12 +92,39 @@ def he_init(module: nn.Module, mode: str = "fan_in") -> None:
             nn.init.zeros_(m.bias)
 
 
+def take_indices(feature_info: list[dict], indices: int | Sequence[int] | None, model: str) -> tuple[list[int], int]:
+    """timm's `feature_take_indices` over a backbone's ``feature_info`` (None: all maps; an int n: the
+    last n; a sequence: those maps, negative from the end), with a ValueError naming the valid choices
+    instead of timm's bare assertion. Returns the absolute indices and the largest."""
+    from timm.models._features import feature_take_indices  # timm is imported on first use: `import zoo` stays fast
+
+    count = len(feature_info)
+    if count == 0:
+        raise ValueError(f"{model} has no feature stages (empty feature_info), so it has no feature maps to take.")
+    try:
+        return feature_take_indices(count, indices if isinstance(indices, int | None) else list(indices))
+    except AssertionError as err:
+        raise ValueError(
+            f"{model} has {count} feature maps (feature_info), so indices/out_indices={indices!r} is out of range "
+            f"({err}). Use an int from 1 to {count} for the last n maps, or indices from 0 to {count - 1} "
+            f"(negative from the end, -{count} to -1)."
+        ) from err
+
+
 class Backbone(nn.Module):
     """A network that yields one feature map per entry of ``feature_info`` (timm's convention:
-    ``num_chs``, ``reduction`` and ``module`` per stage), so any head can sit on any family."""
+    ``num_chs``, ``reduction`` and ``module`` per stage), so any head can sit on any family, with
+    timm's feature API (https://huggingface.co/docs/timm/feature_extraction): `forward_intermediates`,
+    `prune_intermediate_layers` and `set_grad_checkpointing`.
+
+    A family implements `_stages`, the generator of its feature maps, and `_prune_stages`. The deepest
+    map already includes the family's final norm (a pre-activation ResNet's and a DenseNet's BN-ReLU,
+    as its ``feature_info`` entry says), so timm's ``norm`` and ``prune_norm`` switches change nothing.
+    """
 
     in_chans: int
     feature_info: list[dict]
+    grad_checkpointing: bool = False
     headless: ClassVar[dict] = {}
     """The arguments that build the backbone without a task head (for a head to sit on it)."""
 
@@ -105,44 +135,158 @@ class Backbone(nn.Module):
         """The input sides the network takes (any, by default)."""
         return SizeRule()
 
-    def forward_intermediates(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """The feature maps of every ``feature_info`` entry, shallow to deep."""
+    def output_layers(self) -> tuple[str, ...]:
+        """The modules whose shape follows the number of outputs (timm's ``pretrained_cfg["classifier"]``):
+        weights for another number of outputs leave them freshly initialised. None by default."""
+        return ()
+
+    def _stages(self, x: torch.Tensor) -> Iterator[torch.Tensor]:
+        """Yield the feature map of each ``feature_info`` entry, shallow to deep (input already checked)."""
         raise NotImplementedError
+
+    def _prune_stages(self, last: int) -> None:
+        """Remove the layers that only feature maps after ``last`` need."""
+        raise NotImplementedError
+
+    def _stage(self, fn: Callable[..., torch.Tensor], *args: Any) -> torch.Tensor:
+        """``fn(*args)``, recomputed in the backward pass instead of stored while gradient checkpointing
+        is on (one checkpoint per stage, as timm's ``set_grad_checkpointing``)."""
+        if self.grad_checkpointing and torch.is_grad_enabled():
+            return checkpoint(fn, *args, use_reentrant=False)
+        return fn(*args)
+
+    def forward_intermediates(
+        self,
+        x: torch.Tensor,
+        indices: int | Sequence[int] | None = None,
+        norm: bool = False,
+        stop_early: bool = False,
+        output_fmt: str = "NCHW",
+        intermediates_only: bool = False,
+    ) -> list[torch.Tensor] | tuple[torch.Tensor, list[torch.Tensor]]:
+        """timm's ``forward_intermediates``: the feature maps ``indices`` selects (None: all; an int n: the
+        last n; a sequence: those indices of ``feature_info``, negative from the end), shallow to deep.
+
+        Returns ``(final, intermediates)``, final being the deepest map computed (`forward_features`
+        unless ``stop_early`` ends the pass at the last map asked for), or only the list with
+        ``intermediates_only=True``. ``norm`` is accepted for timm's signature (see the class).
+        """
+        if output_fmt != "NCHW":
+            raise ValueError(f"output_fmt={output_fmt!r} is not supported: archzoo's feature maps are 'NCHW'.")
+        take, last = take_indices(self.feature_info, indices, type(self).__name__)
+        self.check_input(x)
+        intermediates = []
+        for i, final in enumerate(self._stages(x)):
+            if i in take:
+                intermediates.append(final)
+            if stop_early and i == last:
+                break
+        return intermediates if intermediates_only else (final, intermediates)
+
+    def prune_intermediate_layers(
+        self, indices: int | Sequence[int] = 1, prune_norm: bool = False, prune_head: bool = True
+    ) -> list[int]:
+        """timm's ``prune_intermediate_layers``: drop the layers after the deepest map ``indices`` selects
+        (and its ``feature_info`` entries), and the classifier with ``prune_head``; returns the absolute
+        indices kept, for `forward_intermediates`. ``prune_norm`` is accepted for timm's signature."""
+        take, last = take_indices(self.feature_info, indices, type(self).__name__)
+        self._prune_stages(last)
+        del self.feature_info[last + 1 :]
+        if prune_head:
+            self._prune_head()
+        return take
+
+    def _prune_head(self) -> None:
+        """Remove the classifier, if the backbone has one that nothing else uses."""
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Checkpoint every stage (here and in the backbone a head sits on): activations are recomputed
+        in the backward pass instead of kept, trading compute for memory."""
+        for module in self.modules():
+            if isinstance(module, Backbone):
+                module.grad_checkpointing = enable
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The deepest feature map."""
-        return self.forward_intermediates(x)[-1]
+        return self.forward_intermediates(x, indices=1)[0]
 
     @property
     def num_features(self) -> int:
         return self.feature_info[-1]["num_chs"]
 
 
+class HeadOnBackbone(Backbone):
+    """A task head on another backbone (``trunk_name`` names its attribute): the feature maps, their
+    ``feature_info``, the input check and the input sizes are the backbone's."""
+
+    trunk_name = "backbone"
+
+    @property
+    def trunk(self) -> Backbone:
+        return getattr(self, self.trunk_name)
+
+    @property
+    def in_chans(self) -> int:
+        return self.trunk.in_chans
+
+    @property
+    def feature_info(self) -> list[dict]:
+        return self.trunk.feature_info
+
+    def check_input(self, x: torch.Tensor) -> None:
+        self.trunk.check_input(x)
+
+    def input_sizes(self) -> SizeRule:
+        return self.trunk.input_sizes()
+
+    def _stages(self, x: torch.Tensor) -> Iterator[torch.Tensor]:
+        return self.trunk._stages(x)
+
+    def _prune_stages(self, last: int) -> None:
+        self.trunk._prune_stages(last)
+
+
 class ClassifierBackbone(Backbone):
-    """A backbone with global average pooling, dropout and a linear classifier. The classifier's
-    attribute name is configurable so torchvision's key names (``fc``, ``classifier``) hold."""
+    """A backbone with global pooling, dropout and a linear classifier, built by timm's
+    ``create_classifier`` so ``global_pool`` takes timm's pool types ("avg", "max", "avgmax",
+    "catavgmax", "" for none). The classifier's attribute name is configurable so torchvision's key
+    names (``fc``, ``classifier``) hold."""
 
     classifier_name = "fc"
     headless: ClassVar[dict] = {"num_classes": 0}
 
-    def _init_classifier(self, num_classes: int, drop_rate: float = 0.0) -> None:
-        self.num_classes, self.drop_rate = num_classes, drop_rate
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.reset_classifier(num_classes)
+    def _init_classifier(self, num_classes: int, drop_rate: float = 0.0, global_pool: str = "avg") -> None:
+        self.drop_rate = drop_rate
+        self.reset_classifier(num_classes, global_pool)
+
+    def output_layers(self) -> tuple[str, ...]:
+        return (self.classifier_name,)
+
+    def _prune_head(self) -> None:
+        self.reset_classifier(0, "")
 
     def get_classifier(self) -> nn.Module:
         return getattr(self, self.classifier_name)
 
-    def reset_classifier(self, num_classes: int) -> None:
-        """Replace the classifier by a fresh one with ``num_classes`` outputs (0: no classifier)."""
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
+        """Replace the classifier by a fresh one with ``num_classes`` outputs (0: no classifier), and the
+        pooling by ``global_pool`` when given (timm's signature)."""
+        from timm.layers import create_classifier
+
+        pool_type = self.global_pool.pool_type if global_pool is None else global_pool
+        if pool_type == "" and num_classes > 0:
+            raise ValueError(
+                f"global_pool='' (no pooling) needs num_classes=0: a linear classifier takes pooled features. "
+                f"Use global_pool='avg' or 'max', or num_classes=0, not {num_classes}."
+            )
         self.num_classes = num_classes
-        head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+        self.global_pool, head = create_classifier(self.num_features, num_classes, pool_type=pool_type)
         if isinstance(head, nn.Linear):
             nn.init.zeros_(head.bias)
         setattr(self, self.classifier_name, head)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        x = torch.flatten(self.avgpool(x), 1)
+        x = self.global_pool(x)
         if self.drop_rate > 0:
             x = nn.functional.dropout(x, p=self.drop_rate, training=self.training)
         return x if pre_logits else self.get_classifier()(x)

@@ -9,6 +9,7 @@ state dicts load with ``strict=True``.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -32,6 +33,7 @@ class DenseNet(ClassifierBackbone):
         drop_rate: dropout after each dense layer; ``head_drop_rate`` before the classifier.
         memory_efficient: checkpoint the bottlenecks (Pleiss et al. 2017).
         stem: "imagenet" or "cifar".
+        global_pool: timm's pool type before the classifier ("avg", "max", "avgmax", "catavgmax").
     """
 
     classifier_name = "classifier"
@@ -50,6 +52,7 @@ class DenseNet(ClassifierBackbone):
         stem: str = "imagenet",
         memory_efficient: bool = False,
         norm: str = "batch",
+        global_pool: str = "avg",
     ) -> None:
         super().__init__()
         if stem not in ("imagenet", "cifar"):
@@ -88,18 +91,22 @@ class DenseNet(ClassifierBackbone):
         self.features.add_module("norm5", make_norm(norm, chs))
         self.feature_info.append(dict(num_chs=chs, reduction=reduction, module="features.norm5"))
         he_init(self)
-        self._init_classifier(num_classes, head_drop_rate)
+        self._init_classifier(num_classes, head_drop_rate, global_pool)
 
-    def forward_intermediates(self, x: torch.Tensor) -> list[torch.Tensor]:
-        self.check_input(x)
+    def _stages(self, x: torch.Tensor) -> Iterator[torch.Tensor]:
         taps = {info["module"].removeprefix("features.") for info in self.feature_info}
-        features = []
         for name, module in self.features.named_children():
-            x = module(x)
+            x = self._stage(module, x)
+            if name == "norm5":
+                x = F.relu(x)  # the final BN-ReLU before pooling, as torchvision
             if name in taps:
-                features.append(x)
-        features[-1] = F.relu(features[-1])  # the final BN-ReLU before pooling, as torchvision
-        return features
+                yield x
+
+    def _prune_stages(self, last: int) -> None:
+        names = [name for name, _ in self.features.named_children()]
+        tap = self.feature_info[last]["module"].removeprefix("features.")
+        for name in names[names.index(tap) + 1 :]:
+            delattr(self.features, name)
 
 
 # --- the papers' configurations ----------------------------------------------------------------------

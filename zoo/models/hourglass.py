@@ -9,6 +9,8 @@ The last stack has no remap convs: no parameter is built that the forward pass d
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -76,29 +78,55 @@ class StackedHourglass(Backbone):
         step = 4 * 2**self.depth
         return SizeRule(step, 0, step)
 
-    def _run(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        self.check_input(x)
+    def output_layers(self) -> tuple[str, ...]:
+        """The prediction convs and the convs that feed predictions to the next stack (all shaped by
+        ``num_outputs``); they stay when pruning, as the later stacks' features depend on them."""
+        return ("outs", "merge_preds") if self.num_outputs is not None else ()
+
+    def _stages(self, x: torch.Tensor, preds: list[torch.Tensor] | None = None) -> Iterator[torch.Tensor]:
+        """The stem's first map, then each stack's features; appends each stack's prediction to ``preds``."""
         stem_out = self.stem[0](x)
+        yield stem_out
         x = self.stem[1:](stem_out)
-        features, preds = [stem_out], []
         for i in range(self.num_stacks):
-            feat = self.features[i](self.stacks[i](x))
-            features.append(feat)
-            pred = self.outs[i](feat) if self.num_outputs is not None else None
-            preds.append(pred)
+            feat = self._stage(self._stack, i, x)
+            needed = preds is not None or i < self.num_stacks - 1  # asked for, or fed to the next stack
+            pred = self.outs[i](feat) if self.num_outputs is not None and needed else None
+            if preds is not None:
+                preds.append(pred)
             if i < self.num_stacks - 1:
                 x = x + self.merge_features[i](feat)
                 if pred is not None:
                     x = x + self.merge_preds[i](pred)
-        return features, preds
+            yield feat
 
-    def forward_intermediates(self, x: torch.Tensor) -> list[torch.Tensor]:
-        return self._run(x)[0]
+    def _stack(self, i: int, x: torch.Tensor) -> torch.Tensor:
+        return self.features[i](self.stacks[i](x))
+
+    def _prune_stages(self, last: int) -> None:
+        self.num_stacks = last  # feature map i > 0 is stack i - 1's
+        for name in ("stacks", "features", "outs"):
+            if hasattr(self, name):
+                setattr(self, name, getattr(self, name)[:last])
+        for name in ("merge_features", "merge_preds"):
+            if hasattr(self, name):
+                setattr(self, name, getattr(self, name)[: max(last - 1, 0)])
+
+    def _prune_head(self) -> None:
+        """Drop the last stack's prediction conv; the earlier ones feed the next stacks' inputs."""
+        if self.num_outputs is not None:
+            self.outs = self.outs[:-1]
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        if self.num_outputs is None:
-            raise RuntimeError("This hourglass was built with num_outputs=None; use forward_features().")
-        preds = self._run(x)[1]
+        if self.num_outputs is None or len(self.outs) < self.num_stacks:
+            raise RuntimeError(
+                "This hourglass predicts nothing (built with num_outputs=None, or pruned to a feature extractor); "
+                "use forward_features() or forward_intermediates()."
+            )
+        self.check_input(x)
+        preds: list[torch.Tensor] = []
+        for _ in self._stages(x, preds):
+            pass
         if self.upsample_outputs:
             preds = [F.interpolate(p, size=x.shape[-2:], mode="bilinear", align_corners=False) for p in preds]
         return preds

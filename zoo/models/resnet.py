@@ -9,6 +9,8 @@ stages of n blocks at 16/32/64, 6n+2 layers, sec. 4.2). Key names follow torchvi
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 from torch import nn
 
@@ -18,6 +20,20 @@ from zoo.registry import Family, ModelSpec, register, register_family
 from .base import ClassifierBackbone, he_init
 
 STEMS = ("imagenet", "cifar")
+
+
+def dilation_for(output_stride: int, stem_stride: int, num_stages: int) -> list[bool]:
+    """``replace_stride_with_dilation`` for a deepest stride of ``output_stride``: the last stages dilate
+    instead of striding (each stage after the first halves the resolution)."""
+    full = stem_stride * 2 ** (num_stages - 1)
+    strides = [stem_stride * 2**i for i in range(num_stages)]
+    if output_stride not in strides:
+        raise ValueError(
+            f"output_stride={output_stride} is not possible for this ResNet: its stages end at strides "
+            f"{', '.join(map(str, strides))}; choose one of them ({full} is the undilated net)."
+        )
+    dilated = strides[::-1].index(output_stride)
+    return [False] * (num_stages - 1 - dilated) + [True] * dilated
 
 
 class ResNet(ClassifierBackbone):
@@ -33,6 +49,9 @@ class ResNet(ClassifierBackbone):
         drop_path_rate: stochastic depth, rising linearly to this value over the blocks.
         replace_stride_with_dilation: per stage after the first, dilate instead of striding
             (torchvision's switch, here also for BasicBlock).
+        output_stride: the same as the deepest map's stride (timm's argument, e.g. 16 or 8 for
+            DeepLab's atrous encoder, Chen et al. 2018 sec. 3.1): the last stages dilate to keep it.
+        global_pool: timm's pool type before the classifier ("avg", "max", "avgmax", "catavgmax").
     """
 
     def __init__(
@@ -51,14 +70,20 @@ class ResNet(ClassifierBackbone):
         residual_scale: float = 1.0,
         drop_path_rate: float = 0.0,
         drop_rate: float = 0.0,
+        global_pool: str = "avg",
         norm: str = "batch",
         stride_in_1x1: bool = False,
         replace_stride_with_dilation: list[bool] | None = None,
+        output_stride: int | None = None,
     ) -> None:
         super().__init__()
         if stem not in STEMS:
             raise ValueError(f"stem={stem!r} is not supported; choose 'imagenet' or 'cifar'.")
         widths = list(widths or ([64, 128, 256, 512] if stem == "imagenet" else [16, 32, 64]))[: len(layers)]
+        if output_stride is not None:
+            if replace_stride_with_dilation is not None:
+                raise ValueError("Give output_stride or replace_stride_with_dilation, not both: they say the same.")
+            replace_stride_with_dilation = dilation_for(output_stride, 4 if stem == "imagenet" else 1, len(layers))
         dilate = list(replace_stride_with_dilation or [False] * (len(layers) - 1))
         if len(dilate) != len(layers) - 1 or len(widths) != len(layers):
             raise ValueError(
@@ -117,7 +142,7 @@ class ResNet(ClassifierBackbone):
         # Pre-activation nets end with BN-ReLU before pooling (He et al. 2016, fig. 1b).
         self.final_norm = make_norm(norm, in_chs) if order == "pre" else None
         self._init_weights(zero_init_residual)
-        self._init_classifier(num_classes, drop_rate)
+        self._init_classifier(num_classes, drop_rate, global_pool)
 
     def _init_weights(self, zero_init_residual: bool) -> None:
         he_init(self, mode="fan_out")
@@ -126,17 +151,24 @@ class ResNet(ClassifierBackbone):
                 if isinstance(m, ResidualBlock):
                     m.zero_init_last()
 
-    def forward_intermediates(self, x: torch.Tensor) -> list[torch.Tensor]:
-        self.check_input(x)
+    def _stages(self, x: torch.Tensor) -> Iterator[torch.Tensor]:
         x = self.relu(self.bn1(self.conv1(x)))
-        features = [x] if self.feature_info[0]["module"] == "relu" else []
+        if self.feature_info[0]["module"] == "relu":
+            yield x
         x = self.maxpool(x)
         for i in range(1, self.num_stages + 1):
-            x = getattr(self, f"layer{i}")(x)
-            features.append(x)
-        if self.final_norm is not None:
-            features[-1] = torch.relu(self.final_norm(features[-1]))
-        return features
+            x = self._stage(getattr(self, f"layer{i}"), x)
+            if i == self.num_stages and self.final_norm is not None:
+                x = torch.relu(self.final_norm(x))
+            yield x
+
+    def _prune_stages(self, last: int) -> None:
+        kept = last + (0 if self.feature_info[0]["module"] == "relu" else 1)  # stages up to feature map `last`
+        for i in range(kept + 1, self.num_stages + 1):
+            delattr(self, f"layer{i}")
+        if kept < self.num_stages:
+            self.final_norm = None  # it follows the last stage only
+        self.num_stages = kept
 
 
 # --- the papers' configurations ----------------------------------------------------------------------

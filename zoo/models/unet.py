@@ -11,6 +11,7 @@ segmentation_models_pytorch calls a Unet with that encoder. ``padding="valid"`` 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 
 import torch
 from torch import nn
@@ -89,12 +90,15 @@ class UNetEncoder(Backbone):
                         "build the net with padding='same'."
                     )
 
-    def forward_intermediates(self, x: torch.Tensor) -> list[torch.Tensor]:
-        self.check_input(x)
-        features = [self.inc(x)]
+    def _stages(self, x: torch.Tensor) -> Iterator[torch.Tensor]:
+        x = self._stage(self.inc, x)
+        yield x
         for down in self.downs:
-            features.append(down(features[-1]))
-        return features
+            x = self._stage(down, x)
+            yield x
+
+    def _prune_stages(self, last: int) -> None:
+        self.downs, self.depth = self.downs[:last], last
 
 
 RONNEBERGER = "Ronneberger et al. 2015"

@@ -65,19 +65,20 @@ class Toy(ClassifierBackbone):
         self.feature_info = [dict(num_chs=5, reduction=2, module="a"), dict(num_chs=6, reduction=4, module="b")]
         self._init_classifier(num_classes, drop_rate)
 
-    def forward_intermediates(self, x):
-        self.check_input(x)
+    def _stages(self, x):
         a = self.a(x)
-        return [a, self.b(a)]
+        yield a
+        yield self.b(a)
 
 
 def test_backbone_forward_features_is_the_deepest_feature():
     model = Toy()
     x = torch.randn(2, 2, 16, 16)
-    assert torch.equal(model.forward_features(x), model.forward_intermediates(x)[-1])
+    final, intermediates = model.forward_intermediates(x)
+    assert torch.equal(model.forward_features(x), intermediates[-1]) and final is intermediates[-1]
     assert model.num_features == 6
     with pytest.raises(NotImplementedError):
-        Backbone().forward_intermediates(x)
+        Backbone()._stages(x)
 
 
 def test_backbone_check_input_uses_the_class_name():

@@ -57,7 +57,7 @@ def test_densenet_imagenet_feature_info_and_intermediates():
     assert [(f["num_chs"], f["reduction"]) for f in model.feature_info] == [(8, 2), (12, 4), (14, 8), (11, 16), (9, 32)]
     assert model.feature_info[0]["module"] == "features.relu0"
     assert model.feature_info[-1]["module"] == "features.norm5"
-    feats = model.forward_intermediates(torch.randn(2, 3, 64, 64))
+    feats = model.forward_intermediates(torch.randn(2, 3, 64, 64), intermediates_only=True)
     assert [tuple(f.shape) for f in feats] == [
         (2, 8, 32, 32),
         (2, 12, 16, 16),

@@ -53,7 +53,7 @@ def test_hourglass8_has_about_25m_parameters():
 def test_feature_info_and_intermediates():
     model = StackedHourglass(num_stacks=2, channels=16, depth=2, num_outputs=None)
     assert [(f["num_chs"], f["reduction"]) for f in model.feature_info] == [(64, 2), (16, 4), (16, 4)]
-    feats = model.forward_intermediates(torch.randn(1, 3, 32, 32))
+    feats = model.forward_intermediates(torch.randn(1, 3, 32, 32), intermediates_only=True)
     assert [tuple(f.shape) for f in feats] == [(1, 64, 16, 16), (1, 16, 8, 8), (1, 16, 8, 8)]
     assert not hasattr(model, "outs") and not hasattr(model, "merge_preds")
     assert model.forward_features(torch.randn(1, 3, 32, 32)).shape == (1, 16, 8, 8)

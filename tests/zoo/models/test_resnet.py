@@ -120,7 +120,7 @@ def test_feature_info_matches_forward_intermediates_imagenet():
     assert [f["reduction"] for f in model.feature_info] == [2, 4, 8, 16, 32]
     assert [f["num_chs"] for f in model.feature_info] == [8, 32, 32, 64, 64]
     assert [f["module"] for f in model.feature_info] == ["relu", "layer1", "layer2", "layer3", "layer4"]
-    feats = model.forward_intermediates(torch.randn(2, 3, 64, 64))
+    feats = model.forward_intermediates(torch.randn(2, 3, 64, 64), intermediates_only=True)
     assert [tuple(f.shape) for f in feats] == [
         (2, c, 64 // r, 64 // r) for c, r in ((f["num_chs"], f["reduction"]) for f in model.feature_info)
     ]
@@ -131,7 +131,7 @@ def test_feature_info_matches_forward_intermediates_imagenet():
 def test_feature_info_cifar():
     model = ResNet(BasicBlock, [1, 1, 1], stem="cifar", shortcut="A", num_classes=10)
     assert [(f["num_chs"], f["reduction"]) for f in model.feature_info] == [(16, 1), (32, 2), (64, 4)]
-    feats = model.forward_intermediates(torch.randn(2, 3, 32, 32))
+    feats = model.forward_intermediates(torch.randn(2, 3, 32, 32), intermediates_only=True)
     assert [tuple(f.shape) for f in feats] == [(2, 16, 32, 32), (2, 32, 16, 16), (2, 64, 8, 8)]
 
 
@@ -140,7 +140,7 @@ def test_replace_stride_with_dilation_works_for_basic_blocks():
     assert [f["reduction"] for f in model.feature_info] == [2, 4, 8, 8, 8]
     assert model.layer4[0].conv1.dilation == (2, 2) and model.layer4[0].conv2.dilation == (4, 4)
     assert model.layer4[0].conv1.stride == (1, 1)
-    feats = model.forward_intermediates(torch.randn(1, 3, 64, 64))
+    feats = model.forward_intermediates(torch.randn(1, 3, 64, 64), intermediates_only=True)
     assert feats[-1].shape == (1, 16, 8, 8)
 
 
