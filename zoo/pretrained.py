@@ -47,15 +47,14 @@ def make_pretrained_cfg(
     """The ``pretrained_cfg`` of ``model`` built as the registered ``name``: its native input size (with
     the model's channels), ImageNet's mean and std (the normalisation archzoo trains with, averaged over
     the channels for a model of other than 3 channels), bilinear resizing, ImageNet's centre crop for
-    classification at 224 px and none otherwise, and the first conv and output layers' names."""
-    from timm.models import PretrainedCfg
-
+    classification at 224 px and none otherwise, and the first conv and output layers' names. A plain
+    dict with the fields of timm's ``PretrainedCfg`` (building a model does not import timm)."""
     chans = model.in_chans
     mean, std = (
         (IMAGENET_MEAN, IMAGENET_STD) if chans == 3 else ((sum(v) / 3,) * chans for v in (IMAGENET_MEAN, IMAGENET_STD))
     )
     outputs = model.output_layers()
-    cfg = PretrainedCfg(
+    cfg = dict(
         architecture=name,
         input_size=(chans, *input_size[1:]),
         interpolation="bilinear",
@@ -64,9 +63,11 @@ def make_pretrained_cfg(
         std=tuple(std),
         num_classes=num_outputs,
         first_conv=_first_conv(model),
-        classifier=(outputs[0] if len(outputs) == 1 else outputs) or None,
+        classifier=outputs[0] if len(outputs) == 1 else outputs,
+        crop_mode="center",
+        fixed_input_size=False,
     )
-    return cfg.to_dict()
+    return {key: value for key, value in cfg.items() if value not in (None, ())}
 
 
 def _renamed(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -5,6 +5,7 @@ classification head (`forward_features`, `forward_head`, `reset_classifier`, ``g
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -95,20 +96,39 @@ def he_init(module: nn.Module, mode: str = "fan_in") -> None:
 def take_indices(feature_info: list[dict], indices: int | Sequence[int] | None, model: str) -> tuple[list[int], int]:
     """timm's `feature_take_indices` over a backbone's ``feature_info`` (None: all maps; an int n: the
     last n; a sequence: those maps, negative from the end), with a ValueError naming the valid choices
-    instead of timm's bare assertion. Returns the absolute indices and the largest."""
-    from timm.models._features import feature_take_indices  # timm is imported on first use: `import zoo` stays fast
+    instead of timm's bare assertion. Returns the absolute indices and the largest.
 
+    None, the default of every forward pass, needs no timm: importing timm takes seconds (it imports all
+    of its models), which only the callers of timm's features pay."""
     count = len(feature_info)
     if count == 0:
         raise ValueError(f"{model} has no feature stages (empty feature_info), so it has no feature maps to take.")
+    if indices is None:
+        return list(range(count)), count - 1
+    from timm.models._features import feature_take_indices
+
     try:
-        return feature_take_indices(count, indices if isinstance(indices, int | None) else list(indices))
+        return feature_take_indices(count, indices if isinstance(indices, int) else list(indices))
     except AssertionError as err:
         raise ValueError(
             f"{model} has {count} feature maps (feature_info), so indices/out_indices={indices!r} is out of range "
             f"({err}). Use an int from 1 to {count} for the last n maps, or indices from 0 to {count - 1} "
             f"(negative from the end, -{count} to -1)."
         ) from err
+
+
+def make_pool(pool_type: str) -> tuple[nn.Module, int]:
+    """timm's global pooling of type ``pool_type`` ("avg", "max", "avgmax", "catavgmax", "" for none),
+    flattened, and the factor it multiplies the channels by. timm's ``SelectAdaptivePool2d`` makes the
+    pools other than the default average, built here so that building a model does not import timm."""
+    if pool_type == "avg":
+        return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1)), 1
+    if pool_type == "":
+        return nn.Identity(), 1
+    from timm.layers import SelectAdaptivePool2d
+
+    pool = SelectAdaptivePool2d(pool_type=pool_type, flatten=True)
+    return pool, pool.feat_mult()
 
 
 class Backbone(nn.Module):
@@ -207,8 +227,9 @@ class Backbone(nn.Module):
                 module.grad_checkpointing = enable
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """The deepest feature map."""
-        return self.forward_intermediates(x, indices=1)[0]
+        """The deepest feature map (the others are not kept)."""
+        self.check_input(x)
+        return deque(self._stages(x), maxlen=1)[0]
 
     @property
     def num_features(self) -> int:
@@ -247,10 +268,9 @@ class HeadOnBackbone(Backbone):
 
 
 class ClassifierBackbone(Backbone):
-    """A backbone with global pooling, dropout and a linear classifier, built by timm's
-    ``create_classifier`` so ``global_pool`` takes timm's pool types ("avg", "max", "avgmax",
-    "catavgmax", "" for none). The classifier's attribute name is configurable so torchvision's key
-    names (``fc``, ``classifier``) hold."""
+    """A backbone with global pooling (`make_pool`: timm's pool types, "avg" by default), dropout and a
+    linear classifier, as timm's ``create_classifier``. The classifier's attribute name is configurable
+    so torchvision's key names (``fc``, ``classifier``) hold."""
 
     classifier_name = "fc"
     headless: ClassVar[dict] = {"num_classes": 0}
@@ -271,16 +291,15 @@ class ClassifierBackbone(Backbone):
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         """Replace the classifier by a fresh one with ``num_classes`` outputs (0: no classifier), and the
         pooling by ``global_pool`` when given (timm's signature)."""
-        from timm.layers import create_classifier
-
-        pool_type = self.global_pool.pool_type if global_pool is None else global_pool
+        pool_type = self.pool_type if global_pool is None else global_pool
         if pool_type == "" and num_classes > 0:
             raise ValueError(
                 f"global_pool='' (no pooling) needs num_classes=0: a linear classifier takes pooled features. "
                 f"Use global_pool='avg' or 'max', or num_classes=0, not {num_classes}."
             )
-        self.num_classes = num_classes
-        self.global_pool, head = create_classifier(self.num_features, num_classes, pool_type=pool_type)
+        self.num_classes, self.pool_type = num_classes, pool_type
+        self.global_pool, multiplier = make_pool(pool_type)
+        head = nn.Linear(self.num_features * multiplier, num_classes) if num_classes > 0 else nn.Identity()
         if isinstance(head, nn.Linear):
             nn.init.zeros_(head.bias)
         setattr(self, self.classifier_name, head)
