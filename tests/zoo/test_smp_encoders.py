@@ -9,6 +9,8 @@ a smaller ``encoder_depth``; ``DeepLabV3Plus`` needs ``output_stride``, which th
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -41,3 +43,12 @@ def test_smp_model_with_an_archzoo_encoder_trains_a_step(arch, encoder, options)
     before = model.encoder.model.model.conv1.weight.clone() if "resnet" in encoder else None
     optimizer.step()
     assert before is None or not torch.equal(before, model.encoder.model.model.conv1.weight)
+
+
+def test_the_readme_smp_snippet_runs_unchanged():
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    code = readme[readme.index("### With timm") :].split("```python\n")[2].split("```", 1)[0]
+    assert "smp.Unet" in code
+    namespace: dict = {}
+    exec(compile(code, "README.md, With timm (smp)", "exec"), namespace)
+    assert namespace["masks"].shape == (2, 3, 64, 64)
