@@ -32,7 +32,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("study", choices=[*STUDIES, "all"], help="the study to run, or all of them")
     parser.add_argument(
-        "--quick", action="store_true", help="reduced sizes: `all --quick` needs about 7 min of CPU on 2 cores"
+        "--quick", action="store_true", help="reduced sizes: `all --quick` needs about 8 min of CPU (shattered: 1)"
     )
     parser.add_argument("--out", default="runs/analyze", help="run folder (default: runs/analyze)")
     parser.add_argument(
