@@ -48,6 +48,10 @@ from tasks.prediction import write_mask_png
 METRIC = {"classification": "val/acc1", "segmentation": "val/miou", "pose": "val/pck"}
 PEERS = {"classification": ("torchvision", "timm"), "segmentation": ("smp",), "pose": ("simplebaseline",)}
 IMAGE_SIZE = {"classification": 32, "segmentation": 64, "pose": 64}
+ZOO_MODEL = ["--model.init_args.model", "resnet18", "--model.init_args.model_kwargs", "{}"]
+"""archzoo's side is the peers' architecture whatever the task's config trains: `resnet18` (the config
+of classification trains `resnet20`) with the head's own widths (SimpleBaseline's 256-channel
+deconvolutions, where `pose/resnet` narrows them to 128)."""
 
 
 # --- the real data set: scikit-learn's digits ---------------------------------------------------------
@@ -253,21 +257,26 @@ def train_zoo(cli: ZooCLI, task: str) -> list[tuple[float, float]]:
 
 
 # --- the comparison ----------------------------------------------------------------------------------
+def zoo_fit_args(args: argparse.Namespace, seed: int) -> list[str]:
+    """The `zoo fit` arguments of archzoo's side: the peers' network, this command's data and budget."""
+    return [
+        *ZOO_MODEL,
+        *data_args(args.task, args.data, args.data_dir, args.train_size, args.val_size),
+        *["--trainer.max_epochs", str(args.epochs), "--data.init_args.batch_size", str(args.batch_size)],
+        *["--model.init_args.lr", str(args.lr), "--model.init_args.optimizer", args.optimizer],
+        *["--model.init_args.weight_decay", str(args.weight_decay), "--model.init_args.warmup_steps", "0"],
+        *["--seed_everything", str(seed), "--trainer.logger", "false", "--trainer.enable_progress_bar", "false"],
+        *(["--data.init_args.augment", args.augment] if args.augment else []),
+        *(["--data.init_args.image_size", str(args.image_size)] if args.image_size else []),
+        *args.zoo_args,
+    ]
+
+
 def compare(args: argparse.Namespace) -> dict[str, Any]:
     task, runs = args.task, {}
     for seed in args.seeds:
-        extra = [
-            *data_args(task, args.data, args.data_dir, args.train_size, args.val_size),
-            *["--trainer.max_epochs", str(args.epochs), "--data.init_args.batch_size", str(args.batch_size)],
-            *["--model.init_args.lr", str(args.lr), "--model.init_args.optimizer", args.optimizer],
-            *["--model.init_args.weight_decay", str(args.weight_decay), "--model.init_args.warmup_steps", "0"],
-            *["--seed_everything", str(seed), "--trainer.logger", "false", "--trainer.enable_progress_bar", "false"],
-            *(["--data.init_args.augment", args.augment] if args.augment else []),
-            *(["--data.init_args.image_size", str(args.image_size)] if args.image_size else []),
-            *args.zoo_args,
-        ]
         with tempfile.TemporaryDirectory() as out:
-            cli = zoo_cli(task, extra, Path(out))
+            cli = zoo_cli(task, zoo_fit_args(args, seed), Path(out))
             hp = dict(cli.model.hparams)
             runs.setdefault("archzoo", []).append(train_zoo(cli, task))
             settings = {k: v for k, v in cli.datamodule.hparams.items() if not k.startswith("_")}
@@ -310,7 +319,7 @@ def table(task: str, runs: dict[str, list[list[tuple[float, float]]]]) -> str:
     return markdown(header, rows, right=frozenset(range(len(header))))
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--task", choices=tuple(PEERS), required=True)
     parser.add_argument("--data", choices=("synthetic", "digits"), default="synthetic")
@@ -332,12 +341,18 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--out", type=Path, help="write the runs as JSON here")
     parser.add_argument("zoo_args", nargs="*", help="more `zoo fit` arguments for archzoo, after --")
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Run the comparison, print its table, and return the runs: per side, per seed, (metric, s) per epoch."""
+    args = parse_args(argv)
     runs = compare(args)
     print(table(args.task, runs))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "runs": runs}, indent=1))
+    return runs
 
 
 if __name__ == "__main__":

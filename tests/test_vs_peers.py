@@ -1,0 +1,63 @@
+"""benchmarks/vs_peers.py: archzoo's side trains the peers' architecture (not the task config's own
+model), and one tiny run through its command line returns both sides' metric and time per epoch."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+import zoo
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def vs_peers():
+    spec = importlib.util.spec_from_file_location("vs_peers", REPO / "benchmarks" / "vs_peers.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["vs_peers"] = module
+    spec.loader.exec_module(module)
+    yield module
+    del sys.modules["vs_peers"]
+
+
+def count(net) -> int:
+    return sum(p.numel() for p in net.parameters())
+
+
+@pytest.mark.parametrize(
+    ("task", "peer", "outputs", "tolerance"),
+    [("classification", "torchvision", 10, 0.0), ("pose", "simplebaseline", 5, 0.0), ("segmentation", "smp", 11, 0.01)],
+)
+def test_archzoo_side_is_the_peers_network(vs_peers, tmp_path: Path, task, peer, outputs, tolerance) -> None:
+    """The classification config trains resnet20 and the pose config narrows the head to 128 channels;
+    the harness must compare resnet18 with the peer's own widths (smp's U-Net decoder differs in detail:
+    its parameter count is within 1%)."""
+    args = vs_peers.parse_args(["--task", task, "--data", "synthetic", "--epochs", "1"])
+    cli = vs_peers.zoo_cli(task, vs_peers.zoo_fit_args(args, seed=0), tmp_path)
+    hp = cli.model.hparams
+    assert (hp.model, dict(hp.model_kwargs or {})) == ("resnet18", {})
+    key = "num_joints" if task == "pose" else "num_classes"
+    ours, theirs = count(zoo.create_model(hp.model, task=task, **{key: outputs})), count(
+        vs_peers.peer_model(peer, outputs)
+    )
+    assert abs(ours - theirs) <= tolerance * theirs, (ours, theirs)
+
+
+def test_a_tiny_comparison_reports_both_sides_per_epoch(vs_peers, tmp_path: Path, capsys) -> None:
+    runs = vs_peers.main(
+        ["--task", "classification", "--peers", "torchvision", "--epochs", "2", "--train-size", "32",
+         "--val-size", "16", "--batch-size", "16", "--image-size", "32", "--out", str(tmp_path / "runs.json")]
+    )
+    assert set(runs) == {"archzoo", "torchvision"}
+    for side in runs.values():
+        (epochs,) = side  # one seed
+        assert len(epochs) == 2
+        assert all(0.0 <= metric <= 1.0 for metric, _ in epochs)
+        assert 0 < epochs[0][1] < epochs[1][1]  # seconds since the start grow
+    printed = capsys.readouterr().out
+    assert "archzoo val/acc1" in printed and "time ratio" in printed
+    assert (tmp_path / "runs.json").exists()
