@@ -41,17 +41,14 @@ def test_archzoo_side_is_the_peers_network(vs_peers, tmp_path: Path, task, peer,
     hp = cli.model.hparams
     assert (hp.model, dict(hp.model_kwargs or {})) == ("resnet18", {})
     key = "num_joints" if task == "pose" else "num_classes"
-    ours, theirs = count(zoo.create_model(hp.model, task=task, **{key: outputs})), count(
-        vs_peers.peer_model(peer, outputs)
-    )
+    ours = count(zoo.create_model(hp.model, task=task, **{key: outputs}))
+    theirs = count(vs_peers.peer_model(peer, outputs))
     assert abs(ours - theirs) <= tolerance * theirs, (ours, theirs)
 
 
 def test_a_tiny_comparison_reports_both_sides_per_epoch(vs_peers, tmp_path: Path, capsys) -> None:
-    runs = vs_peers.main(
-        ["--task", "classification", "--peers", "torchvision", "--epochs", "2", "--train-size", "32",
-         "--val-size", "16", "--batch-size", "16", "--image-size", "32", "--out", str(tmp_path / "runs.json")]
-    )
+    tiny = "--task classification --peers torchvision --epochs 2 --train-size 32 --val-size 16 --batch-size 16"
+    runs = vs_peers.main([*tiny.split(), "--image-size", "32", "--out", str(tmp_path / "runs.json")])
     assert set(runs) == {"archzoo", "torchvision"}
     for side in runs.values():
         (epochs,) = side  # one seed
