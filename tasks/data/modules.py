@@ -83,7 +83,7 @@ class _TaskData(pl.LightningDataModule):
         augment: the training augmentation: a level (``light``, the default; ``strong``, all of the task's
             parts; ``none``), true (= strong), false (= none), or the parts to use, separated by commas
             (`tasks.data.transforms.AUGMENT_PARTS`: crop, scale, rotate, flip, color). ``light`` is the
-            crop and flip for classification and the colour jitter for segmentation and pose
+            random crop for classification and the colour jitter for segmentation and pose
             (`AUGMENT_LEVELS`; docs/ablation.md measures each part).
         skip_bad: skip damaged items (unreadable files, masks of the wrong size, malformed annotations)
             with a warning, and report their count at the end, instead of stopping with an error.

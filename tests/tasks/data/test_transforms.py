@@ -121,8 +121,8 @@ def test_bad_arguments_are_refused():
 def test_augment_names_the_parts_of_the_training_pipeline():
     assert augment_parts("segmentation", True) == ("scale", "rotate", "flip", "color")
     assert augment_parts("classification", False) == augment_parts("pose", "none") == ()
-    # the default, light: the crop and flip for classification, no geometry for dense targets
-    assert augment_parts("classification", "light") == ("crop", "flip")
+    # the default, light: the crop alone for classification, no geometry for dense targets
+    assert augment_parts("classification", "light") == ("crop",)
     assert augment_parts("segmentation", "light") == augment_parts("pose", "light") == ("color",)
     assert augment_parts("pose", "strong") == augment_parts("pose", True)
     default = [type(t).__name__ for t in build_transforms("segmentation", 16, True).compose]
