@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 ZOO = str(Path(sys.executable).parent / "zoo")
-STEPS_PER_EPOCH, EPOCHS, BATCH, RANKS = 6, 2, 4, 2
+STEPS_PER_EPOCH, EPOCHS, BATCH, RANKS = 24, 2, 4, 2  # a long epoch: room for a kill mid-epoch
 TOTAL = STEPS_PER_EPOCH * EPOCHS
 
 
