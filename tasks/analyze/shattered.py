@@ -74,6 +74,10 @@ class ShatteredConfig:
     init_depth: int = 24
     resamples: int = 200
 
+    def __post_init__(self) -> None:
+        if self.init_depth not in self.depths:  # the sweep reuses, and the plot reads, that depth's cells
+            raise ValueError(f"init_depth {self.init_depth} must be one of depths {self.depths}")
+
 
 QUICK = ShatteredConfig()
 FULL = ShatteredConfig(depths=(1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 40, 50, 64, 80, 100), seeds=64, resamples=1000)
@@ -207,7 +211,7 @@ def measure(config: ShatteredConfig, seed: int = 0) -> dict:
     init = {
         family: {
             i.label: depth[family][at_init_depth]  # the depth sweep's cell: same net, same seeds
-            if i == HE and at_init_depth in depth[family]
+            if i == HE
             else measure_cell(family, config.init_depth, i, config, seed)
             for i in INITS
         }
@@ -231,6 +235,12 @@ def measure(config: ShatteredConfig, seed: int = 0) -> dict:
     return {"depths": list(config.depths), "depth": depth, "init": init, "fits": fits, "examples": examples}
 
 
+def _mean_and_errors(cells: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """The cells' means and their 95% intervals as matplotlib's error bars (distances below and above)."""
+    mean = np.asarray([c["mean"] for c in cells])
+    return mean, np.abs(np.asarray([c["interval"] for c in cells]).T - mean)
+
+
 def _depth_panel(ax: plt.Axes, numbers: dict, lag: int) -> None:
     """Mean autocorrelation at ``lag`` against depth per family (95% intervals as bars), each family's
     better-fitting law (dashed), and the papers' rates 2^-L and 1/sqrt(L) (grey)."""
@@ -238,8 +248,7 @@ def _depth_panel(ax: plt.Axes, numbers: dict, lag: int) -> None:
     smooth = np.linspace(1, depths.max(), 200)
     for family, colour in COLOURS.items():
         cells = [numbers["depth"][family][str(d)][f"lag{lag}"] for d in numbers["depths"]]
-        mean = np.asarray([c["mean"] for c in cells])
-        errors = np.abs(np.asarray([c["interval"] for c in cells]).T - mean)
+        mean, errors = _mean_and_errors(cells)
         ax.errorbar(depths, mean, yerr=errors, fmt="o", ms=3, capsize=2, color=colour, label=family)
         fit = numbers["fits"][family][f"lag{lag}"]
         law = fit["better"]
@@ -258,8 +267,7 @@ def _init_panel(ax: plt.Axes, numbers: dict, lag: int, depth: int) -> None:
     labels = [i.label for i in INITS]
     for offset, family in enumerate(PAIRS["without BN"]):
         cells = [numbers["init"][family][label][f"lag{lag}"] for label in labels]
-        mean = np.asarray([c["mean"] for c in cells])
-        errors = np.abs(np.asarray([c["interval"] for c in cells]).T - mean)
+        mean, errors = _mean_and_errors(cells)
         positions = np.arange(len(labels)) + 0.4 * offset - 0.2
         ax.bar(positions, mean, width=0.4, yerr=errors, capsize=2, color=COLOURS[family], label=family)
     ax.set_xticks(np.arange(len(labels)), labels, rotation=30, ha="right", fontsize=7)
