@@ -117,14 +117,25 @@ def test_pruned_layers_keep_the_features_they_feed():
     assert model.num_classes == 0 and model.num_features == 128
 
 
-def test_grad_checkpointing_gives_the_same_gradients():
+def test_grad_checkpointing_checkpoints_the_stages_and_gives_the_same_gradients(monkeypatch):
+    import zoo.models.base
+
+    calls = []
+
+    def counted(fn, *args, **kwargs):
+        calls.append(fn)
+        return torch.utils.checkpoint.checkpoint(fn, *args, **kwargs)
+
+    monkeypatch.setattr(zoo.models.base, "checkpoint", counted)
     model = build("resnet20").eval()
     x = images("resnet20")
     model(x).sum().backward()
     plain = [p.grad.clone() for p in model.parameters()]
+    assert not calls  # off by default
     model.zero_grad()
     model.set_grad_checkpointing()
     model(x).sum().backward()
+    assert len(calls) == 3  # one checkpoint per stage of the CIFAR ResNet
     assert all(torch.allclose(a, p.grad, atol=1e-6) for a, p in zip(plain, model.parameters(), strict=True))
 
 
