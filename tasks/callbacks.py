@@ -10,6 +10,7 @@ import signal
 import threading
 from pathlib import Path
 from typing import Any
+from weakref import proxy
 
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ModelCheckpoint
@@ -19,6 +20,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from tasks.checkpoint_io import AtomicCheckpointIO
 from tasks.prediction import PredictionFiles
+from zoo.atomic import link_atomic
 from zoo.measure import count_gflops, count_params
 
 
@@ -40,6 +42,10 @@ class ZooCheckpoint(ModelCheckpoint):
       at once, without saving.
     - Every save is atomic (`tasks.checkpoint_io.AtomicCheckpointIO`), unless the trainer was given
       another checkpoint IO plugin.
+    - When ``best.ckpt`` was written at this very step, ``last.ckpt`` becomes a hard link to it rather
+      than a second copy: the state is the same, and writing a ResNet-18 with its AdamW moments
+      (135 MB, serialised and synced) took 0.37 s, 3% of a 13 s epoch (docs/ablation.md). Later saves
+      replace either name with a new file, so the other keeps its content.
     """
 
     def __init__(
@@ -65,12 +71,39 @@ class ZooCheckpoint(ModelCheckpoint):
         self._stop_signal: int | None = None
         self._stop_now = False
         self._previous_handlers: dict[int, Any] = {}
+        self._written_with_last_path = ""
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         self.monitor = getattr(pl_module, "monitor", None)
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # Lightning's default: make it atomic
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()
         super().setup(trainer, pl_module, stage)
+
+    def _save_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
+        """Write ``filepath``, or link it to best.ckpt when that holds this very state (see the class)."""
+        if self._holds_this_state(trainer, filepath):
+            linked = link_atomic(self.best_model_path, filepath) if trainer.is_global_zero else True
+            if trainer.strategy.broadcast(linked):  # False: no hard links on this file system
+                self._last_checkpoint_saved = filepath
+                if trainer.is_global_zero:
+                    for logger in trainer.loggers:
+                        logger.after_save_checkpoint(proxy(self))
+                return
+        self._written_with_last_path = self.last_model_path  # this callback's state goes into the file
+        super()._save_checkpoint(trainer, filepath)
+
+    def _holds_this_state(self, trainer: pl.Trainer, filepath: str) -> bool:
+        """Whether best.ckpt, just written, is what ``filepath`` (last.ckpt) would hold: written at this
+        global step (nothing trains between a validation's two saves) with this callback's state naming
+        ``filepath`` as last.ckpt (not so at the first save, before any last.ckpt), locally and atomically."""
+        return bool(
+            filepath == self.last_model_path == self._written_with_last_path
+            and self.best_model_path
+            and self._last_checkpoint_saved == self.best_model_path != filepath
+            and self._last_global_step_saved == trainer.global_step
+            and type(trainer.strategy.checkpoint_io) is AtomicCheckpointIO
+            and "://" not in filepath
+        )
 
     # --- when to write last.ckpt -----------------------------------------------------------------
     def _save_last_now(self, trainer: pl.Trainer) -> None:

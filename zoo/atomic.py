@@ -2,7 +2,8 @@
 fsynced, then renamed over it (`os.replace`, atomic on POSIX and Windows within one file system),
 and the folder fsynced so that the rename survives a power cut. At every moment the target holds
 either the previous content or the new one. Checkpoints, exported weights, predictions and bench
-results all go through here.
+results all go through here. `link_atomic` gives a whole file a second name the same way, without
+writing its bytes again.
 """
 
 from __future__ import annotations
@@ -29,10 +30,40 @@ def write_atomic(path: str | Path, write: Callable[[BinaryIO], object]) -> Path:
         with contextlib.suppress(OSError):
             temporary.unlink()
         raise
-    if os.name == "posix":  # make the rename itself durable
-        folder = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
+    _sync_folder(path.parent)
     return path
+
+
+def link_atomic(source: str | Path, path: str | Path) -> bool:
+    """Make ``path`` a hard link to the whole file ``source``, replacing what ``path`` held in one step.
+
+    Both names then share one file, which stays as it is while both are only ever replaced through
+    `write_atomic` or this function (each makes a new file and renames it), never written in place.
+    Returns False, changing nothing, where the file system has no hard links (e.g. FAT).
+    """
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.tmp")
+    with contextlib.suppress(FileNotFoundError):
+        temporary.unlink()  # left by a killed write: os.link does not overwrite
+    try:
+        os.link(source, temporary)
+    except OSError:
+        return False
+    try:
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise
+    _sync_folder(path.parent)
+    return True
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (POSIX; elsewhere the rename is as durable as it gets)."""
+    if os.name == "posix":
+        descriptor = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)

@@ -86,6 +86,53 @@ def test_checkpoint_monitors_the_task_metric_and_writes_best_and_last(fitted):
     assert last["global_step"] == 2 and last["epoch"] == 1
     assert best["global_step"] == (1 if scores[0] >= scores[1] else 2)
     assert best["hyper_parameters"]["num_classes"] == 10
+    # one file under both names exactly when a best after the first epoch's is the last state
+    same_file = (dirpath / "best.ckpt").stat().st_ino == (dirpath / "last.ckpt").stat().st_ino
+    assert same_file == (best["global_step"] == 2)
+
+
+class RisingScore(ClassificationTask):
+    """A classification task whose monitored score rises every epoch, so every validation writes best.ckpt."""
+
+    monitor = "rising"
+
+    def on_validation_epoch_end(self) -> None:
+        super().on_validation_epoch_end()
+        self.log("rising", float(self.current_epoch))
+
+
+def test_last_is_a_link_to_best_written_at_the_same_step_and_resumes(tmp_path):
+    """After the first epoch (whose best.ckpt predates any last.ckpt, which its state cannot name), a
+    last.ckpt at the step of a new best.ckpt is a link to it, not a second write; a fit resumed from
+    it goes on into the same files."""
+    data = ClassificationData(image_size=32, batch_size=8, train_size=8, val_size=8)
+    best, last = tmp_path / "best.ckpt", tmp_path / "last.ckpt"
+    links = []
+
+    class Watched(ZooCheckpoint):
+        def on_train_epoch_end(self, trainer, pl_module) -> None:  # saves after the epoch's validation
+            super().on_train_epoch_end(trainer, pl_module)
+            links.append(best.stat().st_ino == last.stat().st_ino)
+
+    def fit(epochs: int, ckpt_path: str | None = None) -> None:
+        trainer = pl.Trainer(
+            max_epochs=epochs,
+            accelerator="cpu",
+            logger=False,
+            callbacks=[Watched(dirpath=str(tmp_path))],
+            num_sanity_val_steps=0,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+        )
+        trainer.fit(RisingScore(model="resnet20", model_kwargs={"widths": [4, 8, 8]}), data, ckpt_path=ckpt_path)
+
+    fit(3)
+    assert links == [False, True, True] and best.stat().st_nlink == 2
+    fit(4, ckpt_path=str(last))
+    assert links[3:] == [True]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.ckpt", "last.ckpt"]  # no last-v1, no temporary
+    resumed = torch.load(last, map_location="cpu", weights_only=True)
+    assert resumed["global_step"] == 4 and resumed["epoch"] == 3
 
 
 def test_checkpoint_setup_reads_the_monitor_of_any_task(tmp_path):

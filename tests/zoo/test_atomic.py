@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from zoo.atomic import write_atomic
+from zoo.atomic import link_atomic, write_atomic
 
 
 def test_write_replaces_the_file_and_leaves_no_temporary(tmp_path: Path) -> None:
@@ -27,3 +27,21 @@ def test_a_failing_write_keeps_the_previous_content(tmp_path: Path) -> None:
     with pytest.raises(OSError, match="disk full"):
         write_atomic(target, half_then_fail)
     assert target.read_bytes() == b"good" and [p.name for p in tmp_path.iterdir()] == ["out.bin"]
+
+
+def test_a_link_shares_the_file_and_keeps_it_when_the_source_is_replaced(tmp_path: Path) -> None:
+    source, target = tmp_path / "best.ckpt", tmp_path / "last.ckpt"
+    write_atomic(source, lambda file: file.write(b"epoch 1"))
+    write_atomic(target, lambda file: file.write(b"stale"))
+    assert link_atomic(source, target)
+    assert target.read_bytes() == b"epoch 1" and target.stat().st_ino == source.stat().st_ino
+    write_atomic(source, lambda file: file.write(b"epoch 2"))  # a new best: a new file under the old name
+    assert target.read_bytes() == b"epoch 1" and source.read_bytes() == b"epoch 2"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.ckpt", "last.ckpt"]
+
+
+def test_a_link_to_a_missing_file_changes_nothing(tmp_path: Path) -> None:
+    target = tmp_path / "last.ckpt"
+    write_atomic(target, lambda file: file.write(b"kept"))
+    assert not link_atomic(tmp_path / "missing.ckpt", target)
+    assert target.read_bytes() == b"kept" and [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
