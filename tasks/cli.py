@@ -5,7 +5,7 @@
     zoo configs
     zoo models [--pattern GLOB] [--flops] [--compat]
     zoo bench --preset quick|standard|<file> [...]
-    zoo analyze <study>|all [--quick]
+    zoo analyze <study>|all [--budget quick|medium|full]
     zoo export <checkpoint> <out.safetensors|.onnx|.pt2>
     zoo infer <model.onnx> <images>
 

@@ -59,6 +59,7 @@ class BottleneckConfig:
 
 
 QUICK = BottleneckConfig()
+MEDIUM = QUICK  # the medium budget trains larger nets; this study trains none
 FULL = BottleneckConfig()
 
 

@@ -1,4 +1,5 @@
-"""`zoo analyze <study>|all [--quick] [--out DIR] [--data-path CIFAR_DIR] [--seed N] [--threads N]`:
+"""`zoo analyze <study>|all [--budget quick|medium|full] [--quick] [--out DIR] [--data-path CIFAR_DIR] [--seed N]
+[--threads N]`:
 run the studies that reproduce the residual-learning literature's claims (He et al. 2015 and 2016;
 Veit et al. 2016; Balduzzi et al. 2017; Huang et al. 2017; Prince, "Understanding Deep Learning",
 ch. 11). The measured logs of the studies are in the repository's docs/analyze.md.
@@ -19,6 +20,9 @@ import torch
 
 from .common import AnalyzeRun
 
+BUDGETS = ("quick", "medium", "full")
+"""Each study's configurations, named in capitals in its module."""
+
 STUDIES = ("shattered", "variance", "degradation", "responses", "lesion", "paths", "bottleneck")
 """In the order `all` runs them (degradation trains the nets the next three inspect)."""
 
@@ -32,8 +36,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("study", choices=[*STUDIES, "all"], help="the study to run, or all of them")
     parser.add_argument(
-        "--quick", action="store_true", help="reduced sizes: `all --quick` needs about 8 min of CPU (shattered: 1)"
+        "--budget",
+        choices=BUDGETS,
+        default="full",
+        help="quick: reduced sizes, `all` in about 8 min of CPU; medium: the training studies' nets trained long "
+        "enough to decide (degradation about 40 min on 2 cores, the rest as quick); full: the papers' sizes, hours",
     )
+    parser.add_argument("--quick", action="store_true", help="the same as --budget quick")
     parser.add_argument("--out", default="runs/analyze", help="run folder (default: runs/analyze)")
     parser.add_argument(
         "--data-path",
@@ -42,26 +51,32 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of every study")
     parser.add_argument(
-        "--threads", type=int, default=1, help="torch CPU threads (default 1: fastest for these small nets)"
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: 1 at the quick budget, fastest for its small batches; else all cores)",
     )
     args = parser.parse_args(argv)
+    if args.quick:
+        args.budget = "quick"
     if args.data_path is not None and not Path(args.data_path).is_dir():
         parser.error(f"--data-path {args.data_path!r} is not a folder; give the folder holding cifar-10-batches-py")
-    if args.threads < 1:
+    if args.threads is not None and args.threads < 1:
         parser.error(f"--threads must be >= 1, got {args.threads}")
     return args
 
 
-def run_study(name: str, analyze: AnalyzeRun, quick: bool):
-    """Run study ``name`` at its QUICK or FULL configuration; return its verdict."""
+def run_study(name: str, analyze: AnalyzeRun, budget: str):
+    """Run study ``name`` at its configuration for ``budget`` (its QUICK, MEDIUM or FULL); return its verdict."""
     module = importlib.import_module(f"tasks.analyze.{name}")
-    return module.run(analyze, module.QUICK if quick else module.FULL)
+    return module.run(analyze, getattr(module, budget.upper()))
 
 
 def main(argv: list[str]) -> None:
     """Entry point of `zoo analyze` (called by `tasks.cli` with the arguments after "analyze")."""
     args = parse_args(argv)
-    torch.set_num_threads(args.threads)
+    if args.threads or args.budget == "quick":
+        torch.set_num_threads(args.threads or 1)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     analyze = AnalyzeRun(out=out, group=out.name, data_path=args.data_path, seed=args.seed)
@@ -69,7 +84,7 @@ def main(argv: list[str]) -> None:
     verdicts = {}
     for name in names:
         start = time.perf_counter()
-        verdicts[name] = run_study(name, analyze, args.quick)
+        verdicts[name] = run_study(name, analyze, args.budget)
         print(f"[{name}] done in {time.perf_counter() - start:.0f} s; plot and numbers in {out / name}", flush=True)
     if len(names) > 1:
         held = sum(v.holds for v in verdicts.values())

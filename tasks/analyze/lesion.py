@@ -20,6 +20,7 @@ from torch.utils.data import TensorDataset
 
 from .common import AnalyzeRun, Verdict, finish_study
 from .training import FULL as FULL_NETS
+from .training import MEDIUM as MEDIUM_NETS
 from .training import QUICK as QUICK_NETS
 from .training import TrainConfig, accuracy, data_module, loader, split_tensors, trained_nets
 
@@ -36,6 +37,7 @@ class LesionConfig:
 
 
 QUICK = LesionConfig(nets=QUICK_NETS, max_deleted=10, samples=3)
+MEDIUM = LesionConfig(nets=MEDIUM_NETS)
 FULL = LesionConfig()
 
 

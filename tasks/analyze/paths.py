@@ -28,6 +28,7 @@ from zoo.blocks import ResidualBlock
 
 from .common import AnalyzeRun, Verdict, finish_study
 from .training import FULL as FULL_NETS
+from .training import MEDIUM as MEDIUM_NETS
 from .training import QUICK as QUICK_NETS
 from .training import TrainConfig, data_module, split_tensors, trained_nets
 
@@ -44,6 +45,7 @@ class PathsConfig:
 
 
 QUICK = PathsConfig(nets=QUICK_NETS, images=32, samples=4)
+MEDIUM = PathsConfig(nets=MEDIUM_NETS, images=32, samples=4)
 FULL = PathsConfig()
 
 

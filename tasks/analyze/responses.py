@@ -19,6 +19,7 @@ from zoo.blocks import ResidualBlock
 
 from .common import AnalyzeRun, Verdict, finish_study
 from .training import FULL as FULL_NETS
+from .training import MEDIUM as MEDIUM_NETS
 from .training import NETS, TrainConfig, data_module, split_tensors, trained_nets
 from .training import QUICK as QUICK_NETS
 
@@ -32,6 +33,7 @@ class ResponsesConfig:
 
 
 QUICK = ResponsesConfig(nets=QUICK_NETS, images=256)
+MEDIUM = ResponsesConfig(nets=MEDIUM_NETS)
 FULL = ResponsesConfig()
 
 

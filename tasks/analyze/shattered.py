@@ -80,6 +80,7 @@ class ShatteredConfig:
 
 
 QUICK = ShatteredConfig()
+MEDIUM = QUICK  # the medium budget trains larger nets; this study trains none
 FULL = ShatteredConfig(depths=(1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 40, 50, 64, 80, 100), seeds=64, resamples=1000)
 
 

@@ -12,6 +12,7 @@ helpers give the studies the very images the nets were trained and validated on.
 from __future__ import annotations
 
 import logging
+import time
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -35,15 +36,19 @@ NETS = ("plain20", "plain56", "resnet20", "resnet56")
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """One recipe and budget for all four nets: SGD with Nesterov momentum, cosine schedule after a
-    linear warm-up, no augmentation (the claim is about optimisation, so the training error is
-    measured on the very images trained on).
+    """One recipe and budget for all four nets: SGD with Nesterov momentum after a linear warm-up, no
+    augmentation (the claim is about optimisation, so the training error is measured on the very
+    images trained on).
 
     Attributes:
         image_size: side of the input images.
         widths: channels of the three stages (He et al.: 16, 32, 64).
         steps / batch_size / lr / weight_decay / warmup_steps: the optimisation budget.
+        scheduler: "cosine", or "step" (He et al. sec. 4.2: the learning rate divided by 10 at 50%
+            and 75% of the steps; they stop at 64k iterations, dividing at 32k and 48k).
         train_size / val_size: items of each split (synthetic: generated; CIFAR: a random subset).
+        seeds: nets of each kind, trained from seeds ``analyze.seed``, ``+ 1``, ...; `degradation`
+            compares their mean training errors, the other studies look inside the first seed's.
     """
 
     image_size: int = 32
@@ -53,13 +58,28 @@ class TrainConfig:
     lr: float = 0.1
     weight_decay: float = 1e-4
     warmup_steps: int = 100
+    scheduler: str = "step"
     train_size: int = 10000
     val_size: int = 1000
+    seeds: int = 1
 
 
 QUICK = TrainConfig(
-    image_size=16, widths=(8, 16, 32), steps=800, batch_size=32, lr=0.05, warmup_steps=40, train_size=2000, val_size=500
+    image_size=16,
+    widths=(8, 16, 32),
+    steps=800,
+    batch_size=32,
+    lr=0.05,
+    warmup_steps=40,
+    scheduler="cosine",
+    train_size=2000,
+    val_size=500,
 )
+MEDIUM = TrainConfig(
+    image_size=16, widths=(8, 16, 32), steps=2000, batch_size=128, train_size=20000, val_size=2000, seeds=3
+)
+"""Half widths at 16x16 with the paper's batch, learning rate and step schedule, on 20,000 images that
+2000 steps (12.8 epochs) cannot memorise, three seeds of each net: about 40 minutes on 2 cores."""
 FULL = TrainConfig()
 
 
@@ -134,6 +154,7 @@ def train_net(
         lr=config.lr,
         weight_decay=config.weight_decay,
         warmup_steps=config.warmup_steps,
+        scheduler=config.scheduler,
         num_media=0,
     )
     curve = _LossCurve()
@@ -154,10 +175,10 @@ def train_net(
     return TrainedNet(net, record)
 
 
-def checkpoint_path(analyze: AnalyzeRun, name: str) -> Path:
-    """Where net ``name`` is kept: ``<out>/degradation/checkpoints/<name>.pt``, beside the study that
-    trains it first."""
-    return analyze.study_dir("degradation") / "checkpoints" / f"{name}.pt"
+def checkpoint_path(analyze: AnalyzeRun, name: str, replica: int = 0) -> Path:
+    """Where net ``name`` of the ``replica``-th seed is kept: ``<out>/degradation/checkpoints/<name>.pt``
+    (``<name>-seed<k>.pt`` after the first seed), beside the study that trains it first."""
+    return analyze.study_dir("degradation") / "checkpoints" / (f"{name}-seed{replica}.pt" if replica else f"{name}.pt")
 
 
 def _load(path: Path, config: TrainConfig, source: str) -> TrainedNet | None:
@@ -180,24 +201,29 @@ def _load(path: Path, config: TrainConfig, source: str) -> TrainedNet | None:
 
 
 def _plain_recipe(config: TrainConfig) -> dict:
-    """The recipe as saved in a checkpoint (tuples become lists)."""
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()}
+    """The recipe of one net as saved in its checkpoint (tuples become lists; how many seeds are
+    trained is not part of any one net's recipe)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items() if k != "seeds"}
 
 
-def trained_nets(analyze: AnalyzeRun, config: TrainConfig, names: tuple[str, ...] = NETS) -> dict[str, TrainedNet]:
-    """The nets ``names`` trained with ``config``: loaded from the run folder's checkpoints when
-    they match the recipe and data, trained and saved otherwise."""
+def trained_nets(
+    analyze: AnalyzeRun, config: TrainConfig, names: tuple[str, ...] = NETS, replica: int = 0
+) -> dict[str, TrainedNet]:
+    """The nets ``names`` trained with ``config`` from seed ``analyze.seed + replica``: loaded from the
+    run folder's checkpoints when they match the recipe and data, trained and saved otherwise."""
     source = "cifar" if analyze.data_path else "synthetic"
     nets, splits = {}, None
     for name in names:
-        path = checkpoint_path(analyze, name)
+        path = checkpoint_path(analyze, name, replica)
         trained = _load(path, config, source)
         if trained is None:
-            print(f"[degradation] training {name} ({config.steps} steps)", flush=True)
+            print(f"[degradation] training {name}, seed {analyze.seed + replica} ({config.steps} steps)", flush=True)
             if splits is None:
                 data = data_module(analyze, config)
                 splits = {"train": split_tensors(data, True), "val": split_tensors(data, False)}
-            trained = train_net(name, config, splits, data.num_classes, source, analyze.seed)
+            start = time.perf_counter()
+            trained = train_net(name, config, splits, data.num_classes, source, analyze.seed + replica)
+            trained.record["seconds"] = round(time.perf_counter() - start, 1)
             atomic_save({"record": trained.record, "state_dict": trained.net.state_dict()}, path)
         nets[name] = trained
     return nets

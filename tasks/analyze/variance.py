@@ -47,6 +47,7 @@ class VarianceConfig:
 
 
 QUICK = VarianceConfig(blocks=50, channels=64, repeats=2)
+MEDIUM = QUICK  # the medium budget trains larger nets; this study trains none
 FULL = VarianceConfig()
 
 
