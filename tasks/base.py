@@ -31,7 +31,7 @@ from zoo.registry import OUTPUTS
 __all__ = ["ClassTask", "ZooTask"]
 
 OPTIMIZERS = ("sgd", "adamw")
-SCHEDULERS = ("cosine", "step", "none")
+SCHEDULERS = ("cosine", "step", "onecycle", "none")
 
 
 def _head(value: Any, n: int) -> Any:
@@ -57,9 +57,13 @@ class ZooTask(pl.LightningModule):
         model: a registered model name (`zoo models` lists them).
         model_kwargs: overrides for the model (widths, ``num_stacks``, ``norm``...).
         optimizer: "adamw" or "sgd" (with Nesterov momentum).
-        lr / momentum / weight_decay: the optimiser's settings (no weight decay on norms and biases).
+        lr / momentum / weight_decay: the optimiser's settings.
+        decay_norms_and_biases: apply the weight decay to norm weights and biases too (default: not,
+            as timm and Goyal et al. 2017 sec. 3 do; docs/ablation.md measures both).
         scheduler: "cosine" (per step, after ``warmup_steps`` of linear warm-up), "step" (x0.1 at
-            50% and 75% of training, He et al. 2015 sec. 4.2) or "none".
+            50% and 75% of training, He et al. 2015 sec. 4.2), "onecycle" (Smith and Topin 2018, torch's
+            `OneCycleLR` with its defaults: 30% of the steps up to ``lr``, then cosine annealing down;
+            ``warmup_steps`` is not used) or "none".
         warmup_steps: steps of linear learning-rate warm-up.
         num_media: images of the fixed validation batch logged as predictions each epoch.
         channels_last: keep weights and input batches in NHWC memory order, which tensor cores
@@ -83,6 +87,7 @@ class ZooTask(pl.LightningModule):
         lr: float = 1e-3,
         momentum: float = 0.9,
         weight_decay: float = 1e-4,
+        decay_norms_and_biases: bool = False,
         scheduler: str = "cosine",
         warmup_steps: int = 0,
         num_media: int = 4,
@@ -244,8 +249,9 @@ class ZooTask(pl.LightningModule):
     def configure_optimizers(self) -> dict[str, Any]:
         hp = self.hparams
         decay, no_decay = [], []
-        for p in self.net.parameters():  # no weight decay on norms and biases, as timm does
-            (no_decay if p.ndim <= 1 else decay).append(p)
+        every = hp.get("decay_norms_and_biases", False)  # absent from checkpoints written before it existed
+        for p in self.net.parameters():  # norms and biases are the 1-d parameters
+            (decay if every or p.ndim > 1 else no_decay).append(p)
         groups = [{"params": decay, "weight_decay": hp.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
         if hp.optimizer == "sgd":
             opt = torch.optim.SGD(groups, lr=hp.lr, momentum=hp.momentum, nesterov=hp.momentum > 0)
@@ -254,6 +260,11 @@ class ZooTask(pl.LightningModule):
         if hp.scheduler == "none":
             return {"optimizer": opt}
         total = max(int(self.trainer.estimated_stepping_batches), 1)
+        if hp.scheduler == "onecycle":
+            cycle = torch.optim.lr_scheduler.OneCycleLR(
+                opt, max_lr=hp.lr, total_steps=total, cycle_momentum=hp.optimizer == "adamw" or hp.momentum > 0
+            )
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": cycle, "interval": "step"}}
         warmup = min(hp.warmup_steps, total - 1)
 
         def factor(step: int) -> float:

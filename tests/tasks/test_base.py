@@ -26,7 +26,7 @@ TINY = {"image_size": 32, "batch_size": 8, "train_size": 16, "val_size": 8}
 def test_unknown_optimizer_scheduler_and_model_are_named():
     with pytest.raises(ValueError, match="'adam'.*sgd, adamw"):
         ClassificationTask(model="resnet20", optimizer="adam")
-    with pytest.raises(ValueError, match="'linear'.*cosine, step, none"):
+    with pytest.raises(ValueError, match="'linear'.*cosine, step, onecycle, none"):
         ClassificationTask(model="resnet20", scheduler="linear")
     with pytest.raises(KeyError, match="resnet21"):
         ClassificationTask(model="resnet21")
@@ -149,6 +149,23 @@ def test_no_weight_decay_on_norms_and_biases():
         model="resnet20", num_classes=10, optimizer="sgd", momentum=0.0
     )  # Nesterov needs momentum
     assert _optimizer(task, 100)["optimizer"].defaults["nesterov"] is False
+
+
+def test_weight_decay_on_norms_and_biases_too_when_asked():
+    task = ClassificationTask(model="resnet20", num_classes=10, weight_decay=0.05, decay_norms_and_biases=True)
+    decay, no_decay = _optimizer(task, 100)["optimizer"].param_groups
+    assert decay["weight_decay"] == 0.05 and any(p.ndim == 1 for p in decay["params"]) and not no_decay["params"]
+    assert {id(p) for p in decay["params"]} == {id(p) for p in task.net.parameters()}
+
+
+@pytest.mark.parametrize("optimizer", ["adamw", "sgd"])
+def test_one_cycle_rises_to_the_learning_rate_at_30_percent_then_anneals(optimizer):
+    task = ClassificationTask(model="resnet20", num_classes=10, lr=0.1, scheduler="onecycle", optimizer=optimizer)
+    lrs = _lrs(_optimizer(task, 100), 100)
+    assert lrs[0] == pytest.approx(0.1 / 25)  # torch's div_factor
+    assert max(lrs) == pytest.approx(0.1) and lrs.index(max(lrs)) == 29
+    assert all(a <= b for a, b in zip(lrs[:29], lrs[1:30], strict=True))
+    assert all(a >= b for a, b in zip(lrs[29:], lrs[30:], strict=False)) and lrs[-1] < 1e-4
 
 
 def test_cosine_schedule_warms_up_linearly_then_decays_to_zero():
