@@ -9,7 +9,7 @@ from dataclasses import asdict, replace
 import pytest
 
 from tasks.analyze import degradation
-from tasks.analyze.degradation import MARGIN, MEDIUM, QUICK, verdict
+from tasks.analyze.degradation import LOSS_MARGIN, MEDIUM, QUICK, final_loss, verdict
 from tasks.analyze.training import NETS, checkpoint_path
 
 from .conftest import TINY_NETS
@@ -27,42 +27,45 @@ def test_run_trains_four_nets_and_reports_their_training_errors(trained_run, stu
     assert summary["verdict/holds"] is record["verdict"]["holds"]
 
 
-def _errors(plain20: float, plain56: float, resnet20: float, resnet56: float) -> dict:
-    return {"train_error": {"plain20": plain20, "plain56": plain56, "resnet20": resnet20, "resnet56": resnet56}}
+def _numbers(plain20: float, plain56: float, resnet20: float, resnet56: float) -> dict:
+    """Made-up final losses (and training errors a tenth of them)."""
+    losses = {"plain20": plain20, "plain56": plain56, "resnet20": resnet20, "resnet56": resnet56}
+    return {"final_loss": losses, "train_error": {name: loss / 10 for name, loss in losses.items()}}
 
 
-def test_verdict_holds_when_depth_raises_the_plain_nets_error_but_not_the_resnets():
-    outcome = verdict(_errors(0.10, 0.20, 0.08, 0.05), QUICK)
+def test_verdict_holds_when_depth_raises_the_plain_nets_loss_but_not_the_resnets():
+    outcome = verdict(_numbers(0.10, 0.20, 0.08, 0.05), QUICK)
     assert outcome.holds
     assert outcome.measured == (
-        "training error (one seed) plain20 10.0%, plain56 20.0%, resnet20 8.0%, resnet56 5.0% after 800 steps: "
-        "56 - 20 = +10.0 pts plain, -3.0 pts resnet (a tie within 1 pt)"
+        "final training loss (one seed, last 5% of 800 steps) plain20 0.1, plain56 0.2, resnet20 0.08, resnet56 0.05: "
+        "56/20 x2.00 plain, x0.62 resnet (a tie within 10%); "
+        "training error plain20 1.0%, plain56 2.0%, resnet20 0.8%, resnet56 0.5%"
     )
-    assert "mean of 3 seeds" in verdict(_errors(0.10, 0.20, 0.08, 0.05), MEDIUM).measured
+    assert "mean of 3 seeds" in verdict(_numbers(0.10, 0.20, 0.08, 0.05), MEDIUM).measured
 
 
-@pytest.mark.parametrize("resnet56", [0.05, 0.05 + MARGIN / 2])
+@pytest.mark.parametrize("resnet56", [0.05, 0.05 * (1 + LOSS_MARGIN / 2)])
 def test_verdict_holds_when_the_deeper_resnet_ties_within_the_margin(resnet56):
-    assert verdict(_errors(0.10, 0.20, 0.05, resnet56), QUICK).holds
-
-
-def test_verdict_is_undecided_when_resnet20_has_memorised_its_training_set():
-    outcome = verdict(_errors(0.10, 0.20, 0.0, 0.0), QUICK)
-    assert not outcome.holds and "undecided" in outcome.measured
+    assert verdict(_numbers(0.10, 0.20, 0.05, resnet56), QUICK).holds
 
 
 @pytest.mark.parametrize(
-    "errors",
+    "numbers",
     [
-        _errors(0.20, 0.10, 0.08, 0.05),  # the deeper plain net trains better: no degradation
-        _errors(0.10, 0.10, 0.08, 0.05),  # the deeper plain net ties: not higher
-        _errors(0.10, 0.20, 0.05, 0.08),  # the deeper ResNet trains worse: it degrades too
-        _errors(0.10, 0.10 + MARGIN / 2, 0.08, 0.05),  # the deeper plain net is worse by less than the margin
-        _errors(0.10, 0.20, 0.05, 0.05 + 2 * MARGIN),  # the deeper ResNet is worse by more than the margin
+        _numbers(0.20, 0.10, 0.08, 0.05),  # the deeper plain net trains better: no degradation
+        _numbers(0.10, 0.10, 0.08, 0.05),  # the deeper plain net ties
+        _numbers(0.10, 0.10 * (1 + LOSS_MARGIN / 2), 0.08, 0.05),  # higher by less than the margin: a tie
+        _numbers(0.10, 0.20, 0.05, 0.08),  # the deeper ResNet trains worse: it degrades too
+        _numbers(0.10, 0.20, 0.05, 0.05 * (1 + 2 * LOSS_MARGIN)),  # worse by more than the margin
     ],
 )
-def test_verdict_does_not_hold_without_degradation_of_the_plain_net_alone(errors):
-    assert not verdict(errors, QUICK).holds
+def test_verdict_does_not_hold_without_degradation_of_the_plain_net_alone(numbers):
+    assert not verdict(numbers, QUICK).holds
+
+
+def test_the_final_loss_is_the_mean_of_the_last_5_percent_of_steps():
+    assert final_loss([9.0] * 95 + [1.0, 2.0, 3.0, 4.0, 5.0]) == 3.0
+    assert final_loss([9.0, 1.0]) == 1.0  # one step at least
 
 
 def test_more_seeds_train_more_nets_and_report_their_spread(trained_run, analyze_run):
@@ -78,10 +81,10 @@ def test_more_seeds_train_more_nets_and_report_their_spread(trained_run, analyze
         runs = numbers["train_error_per_seed"][name]
         assert len(runs) == 2 and numbers["train_error"][name] == pytest.approx(sum(runs) / 2)
         assert len(numbers["train_seconds"][name]) == 2
-    gap = numbers["gap_interval"]["plain"]
-    errors = numbers["train_error_per_seed"]
-    assert (
-        gap["mean"] == pytest.approx(sum(errors["plain56"]) / 2 - sum(errors["plain20"]) / 2)
-        and gap["interval"][0] <= gap["mean"] <= gap["interval"][1]
+    ratio = numbers["loss_ratio_interval"]["plain"]
+    losses = numbers["final_loss_per_seed"]
+    assert ratio["mean"] == pytest.approx(
+        sum(a / b for a, b in zip(losses["plain56"], losses["plain20"], strict=True)) / 2
     )
+    assert ratio["interval"][0] <= ratio["mean"] <= ratio["interval"][1]
     assert "mean of 2 seeds" in outcome.measured
