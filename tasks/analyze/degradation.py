@@ -34,8 +34,8 @@ def _smooth(values: list[float], window: int) -> np.ndarray:
 
 
 def plot(nets: dict[str, TrainedNet], train_error: dict[str, float], seeds: int) -> plt.Figure:
-    """He et al. fig. 6 in small: the first seed's training loss curves (plain left, ResNet right) and
-    the final training errors (``train_error``, the mean over ``seeds``)."""
+    """He et al. fig. 6 in small: the first seed's training loss curves (plain left, ResNet right, log
+    scale) and the final training errors (``train_error``, the mean over ``seeds``)."""
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
     for ax, family in zip(axes[:2], ("plain", "resnet"), strict=True):
         for name, trained in nets.items():
@@ -43,6 +43,7 @@ def plot(nets: dict[str, TrainedNet], train_error: dict[str, float], seeds: int)
                 curve = trained.record["loss_curve"]
                 ax.plot(_smooth(curve, max(1, len(curve) // 20)), label=name)
         ax.set_title(f"{family}: training loss", fontsize=9)
+        ax.set_yscale("log")  # the verdict compares the final losses, orders of magnitude below the first
         ax.set_xlabel("step")
         ax.legend(fontsize=7)
     names = list(train_error)
