@@ -24,7 +24,9 @@ class SegmentationTask(ClassTask):
     Args:
         num_classes: classes including background; from the data module when None.
         class_names: names for the W&B mask legend; from the data module when None.
-        dice_weight: weight of the soft Dice term added to the cross-entropy (0: none).
+        dice_weight: weight of the soft Dice term added to the cross-entropy (0: none). The default 0.5
+            is every built-in config's: on the digits scenes it lifted the mIoU after 15 epochs from
+            0.550 to 0.599 (docs/ablation.md).
         border_weight: weight pixels by the U-Net paper's map (w0=10, sigma=5), which stresses
             the thin background gaps between touching objects.
         label_smoothing: the cross-entropy's smoothing.
@@ -42,7 +44,7 @@ class SegmentationTask(ClassTask):
         *,
         num_classes: int | None = None,
         class_names: list[str] | None = None,
-        dice_weight: float = 0.0,
+        dice_weight: float = 0.5,
         border_weight: bool = False,
         label_smoothing: float = 0.0,
         **kwargs: Any,
