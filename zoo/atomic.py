@@ -17,20 +17,16 @@ from typing import BinaryIO
 
 def write_atomic(path: str | Path, write: Callable[[BinaryIO], object]) -> Path:
     """Call ``write`` on a binary file that becomes ``path`` only once it is complete and on disk."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")  # one fixed name: a killed write leaves no growing litter
-    try:
+
+    def written(temporary: Path) -> None:
         with open(temporary, "wb") as file:
             write(file)
             file.flush()
             os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
-        raise
-    _sync_folder(path.parent)
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _publish(path, written)
     return path
 
 
@@ -39,24 +35,30 @@ def link_atomic(source: str | Path, path: str | Path) -> bool:
 
     Both names then share one file, which stays as it is while both are only ever replaced through
     `write_atomic` or this function (each makes a new file and renames it), never written in place.
-    Returns False, changing nothing, where the file system has no hard links (e.g. FAT).
+    Returns False, changing nothing, where the link cannot be made (no such ``source``, or a file
+    system without hard links, e.g. FAT).
     """
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.tmp")
-    with contextlib.suppress(FileNotFoundError):
-        temporary.unlink()  # left by a killed write: os.link does not overwrite
     try:
-        os.link(source, temporary)
+        _publish(Path(path), lambda temporary: os.link(source, temporary))
     except OSError:
         return False
+    return True
+
+
+def _publish(path: Path, make: Callable[[Path], object]) -> None:
+    """Have ``make`` create the temporary file next to ``path``, rename it over ``path`` and make the
+    rename durable; on any failure the temporary is removed and ``path`` is as it was."""
+    temporary = path.with_name(f".{path.name}.tmp")  # one fixed name: a killed write leaves no growing litter
     try:
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()  # left by a killed write (os.link does not overwrite)
+        make(temporary)
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):
             temporary.unlink()
         raise
     _sync_folder(path.parent)
-    return True
 
 
 def _sync_folder(folder: Path) -> None:
