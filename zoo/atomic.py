@@ -35,8 +35,8 @@ def link_atomic(source: str | Path, path: str | Path) -> bool:
 
     Both names then share one file, which stays as it is while both are only ever replaced through
     `write_atomic` or this function (each makes a new file and renames it), never written in place.
-    Returns False, changing nothing, where the link cannot be made (no such ``source``, or a file
-    system without hard links, e.g. FAT).
+    Returns False where the link cannot be made (no such ``source``, or a file system without hard
+    links, e.g. FAT); ``path`` then holds what it held.
     """
     try:
         _publish(Path(path), lambda temporary: os.link(source, temporary))

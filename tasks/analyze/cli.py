@@ -38,9 +38,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--budget",
         choices=BUDGETS,
-        default="full",
-        help="quick: reduced sizes, `all` in about 8 min of CPU; medium: the training studies' nets trained long "
-        "enough to decide (degradation about 40 min on 2 cores, the rest as quick); full: the papers' sizes, hours",
+        default=None,
+        help="quick: reduced sizes, `all` in about 5 min; medium: the training studies' nets trained long enough "
+        "to decide (degradation about 40 min on 2 cores, the rest as quick); full (the default): the papers' sizes, "
+        "hours",
     )
     parser.add_argument("--quick", action="store_true", help="the same as --budget quick")
     parser.add_argument("--out", default="runs/analyze", help="run folder (default: runs/analyze)")
@@ -57,8 +58,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="torch CPU threads (default: 1 at the quick budget, fastest for its small batches; else all cores)",
     )
     args = parser.parse_args(argv)
-    if args.quick:
-        args.budget = "quick"
+    if args.quick and args.budget not in (None, "quick"):
+        parser.error(f"--quick and --budget {args.budget} ask for two budgets; give one")
+    args.budget = "quick" if args.quick else args.budget or "full"
     if args.data_path is not None and not Path(args.data_path).is_dir():
         parser.error(f"--data-path {args.data_path!r} is not a folder; give the folder holding cifar-10-batches-py")
     if args.threads is not None and args.threads < 1:

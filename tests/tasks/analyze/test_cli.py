@@ -30,6 +30,12 @@ def test_the_budget_is_quick_medium_or_full_and_quick_is_a_shorthand():
         cli.parse_args(["lesion", "--budget", "huge"])
 
 
+def test_quick_with_another_budget_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        cli.parse_args(["lesion", "--quick", "--budget", "medium"])
+    assert "two budgets" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(("flags", "config"), [(["--quick"], "QUICK"), (["--budget", "medium"], "MEDIUM")])
 def test_zoo_analyze_runs_a_study_at_its_budget_into_the_out_folder(analyze_run, monkeypatch, capsys, flags, config):
     monkeypatch.setattr(
