@@ -20,7 +20,6 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from tasks.checkpoint_io import AtomicCheckpointIO
 from tasks.prediction import PredictionFiles
-from zoo.atomic import link_atomic
 from zoo.measure import count_gflops, count_params
 
 
@@ -40,12 +39,15 @@ class ZooCheckpoint(ModelCheckpoint):
       step (or, when it is an epoch's last, after the validation and checkpoint that follow it),
       save ``last.ckpt`` and exit with status 128 + signal number (143, 130). A second signal stops
       at once, without saving.
-    - Every save is atomic (`tasks.checkpoint_io.AtomicCheckpointIO`), unless the trainer was given
-      another checkpoint IO plugin.
+    - Every save is atomic and written on a background thread while training goes on
+      (`tasks.checkpoint_io.AtomicCheckpointIO` with ``background=True``), unless the trainer was
+      given another checkpoint IO plugin. Every file is on disk when ``trainer.fit`` returns or
+      raises; a SIGKILL loses the write in flight, never the file it replaces.
     - When ``best.ckpt`` was written at this very step, ``last.ckpt`` becomes a hard link to it rather
-      than a second copy: the state is the same, and writing a ResNet-18 with its AdamW moments
-      (135 MB, serialised and synced) took 0.37 s, 3% of a 13 s epoch (docs/ablation.md). Later saves
-      replace either name with a new file, so the other keeps its content.
+      than a second write (a file copy where the file system has no hard links): the state is the
+      same, and writing a ResNet-18 with its AdamW moments (135 MB, serialised and synced) took
+      0.37 s, 3% of a 13 s epoch (docs/ablation.md). Later saves replace either name with a new
+      file, so the other keeps its content.
     """
 
     def __init__(
@@ -76,19 +78,18 @@ class ZooCheckpoint(ModelCheckpoint):
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         self.monitor = getattr(pl_module, "monitor", None)
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # Lightning's default: make it atomic
-            trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+            trainer.strategy.checkpoint_io = AtomicCheckpointIO(background=True)
         super().setup(trainer, pl_module, stage)
 
     def _save_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
-        """Write ``filepath``, or link it to best.ckpt when that holds this very state (see the class)."""
+        """Write ``filepath``, or make it a copy of best.ckpt when that holds this very state (see the class)."""
         if self._holds_this_state(trainer, filepath):
-            linked = link_atomic(self.best_model_path, filepath) if trainer.is_global_zero else True
-            if trainer.strategy.broadcast(linked):  # False: no hard links on this file system
-                self._last_checkpoint_saved = filepath
-                if trainer.is_global_zero:
-                    for logger in trainer.loggers:
-                        logger.after_save_checkpoint(proxy(self))
-                return
+            self._last_checkpoint_saved = filepath
+            if trainer.is_global_zero:
+                trainer.strategy.checkpoint_io.copy_checkpoint(self.best_model_path, filepath)
+                for logger in trainer.loggers:
+                    logger.after_save_checkpoint(proxy(self))
+            return
         self._written_with_last_path = self.last_model_path  # this callback's state goes into the file
         super()._save_checkpoint(trainer, filepath)
 
@@ -184,7 +185,11 @@ class ZooCheckpoint(ModelCheckpoint):
         self._previous_handlers = {}
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        """Finish the checkpoint writes before Lightning's loggers finalise the failed run (a W&B logger
+        with ``log_model`` uploads them then), and restore the signal handlers."""
         self._restore_handlers()
+        if isinstance(trainer.strategy.checkpoint_io, AtomicCheckpointIO):
+            trainer.strategy.checkpoint_io.wait()
         if isinstance(exception, SIGTERMException) and exception.code is None:  # Lightning's, before training
             exception.code = 128 + signal.SIGTERM
 

@@ -1,4 +1,5 @@
-"""Checkpoint files that are always whole: written to a temporary file, synced, then renamed.
+"""Checkpoint files that are always whole: written to a temporary file, synced, then renamed, and
+optionally written on a background thread while training goes on.
 
 Lightning's `TorchCheckpointIO` serialises first and then writes the bytes straight to the final
 path, so a kill or a full disk during the write leaves a truncated ``last.ckpt`` and no previous
@@ -8,13 +9,18 @@ moment the final path holds either the previous checkpoint or the new one.
 
 from __future__ import annotations
 
+import shutil
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import torch
 from lightning_fabric.utilities.types import _PATH
+from lightning_utilities.core.apply_func import apply_to_collection
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 
-from zoo.atomic import write_atomic
+from zoo.atomic import link_atomic, write_atomic
 
 
 def atomic_save(obj: Any, path: _PATH) -> None:
@@ -22,12 +28,90 @@ def atomic_save(obj: Any, path: _PATH) -> None:
     write_atomic(path, lambda file: torch.save(obj, file))
 
 
+def atomic_copy(source: _PATH, path: _PATH) -> None:
+    """Give ``path`` the content of the whole file ``source``: a hard link where the file system has
+    them (no bytes written), else a copy; either way ``path`` is never seen half-written."""
+    if not link_atomic(source, path):
+        with open(source, "rb") as original:
+            write_atomic(path, lambda file: shutil.copyfileobj(original, file))
+
+
+def _snapshot(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor.detach().clone()
+
+
 class AtomicCheckpointIO(TorchCheckpointIO):
     """`TorchCheckpointIO` whose local saves go through `atomic_save`; remote (fsspec) paths are
-    saved as Lightning does."""
+    saved as Lightning does.
+
+    With ``background=True`` a local save copies the checkpoint's tensors (a memory copy, so that
+    training can go on changing the weights) and leaves serialising and syncing the file to one
+    writer thread; the fit goes on meanwhile. For a ResNet-18 with its AdamW moments the write took
+    0.37 s on 2 cores, 3% of a 13 s epoch (docs/ablation.md). Saves, copies and removals run in the
+    order they were asked for; at most `MAX_PENDING` snapshots wait at once (a save past that waits
+    for the oldest), which bounds the memory to that many copies of the state. A failed write is
+    raised by the next call, by `wait` or by `teardown` (which Lightning calls when a fit, validation
+    or test ends, so every file is on disk once ``trainer.fit`` returns). Loading waits for pending
+    writes first. A process killed outright (SIGKILL) loses the write in flight; the file it was
+    replacing stays whole.
+    """
+
+    MAX_PENDING = 2
+
+    def __init__(self, background: bool = False) -> None:
+        super().__init__()
+        self.background = background
+        self._executor: ThreadPoolExecutor | None = None
+        self._pending: deque[Future] = deque()
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: _PATH, storage_options: Any | None = None) -> None:
         if storage_options is not None or "://" in str(path):
+            self.wait()
             super().save_checkpoint(checkpoint, path, storage_options)
             return
-        atomic_save(checkpoint, path)
+        if self.background:
+            while len(self._pending) >= self.MAX_PENDING:
+                self._pending.popleft().result()
+            checkpoint = apply_to_collection(checkpoint, torch.Tensor, _snapshot)
+        self._run(atomic_save, checkpoint, path)
+
+    def copy_checkpoint(self, source: _PATH, path: _PATH) -> None:
+        """Make the local ``path`` hold the checkpoint saved (or being saved) at ``source``, after it."""
+        self._run(atomic_copy, source, path)
+
+    def remove_checkpoint(self, path: _PATH) -> None:
+        self._run(super().remove_checkpoint, path)
+
+    def load_checkpoint(self, path: _PATH, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        self.wait()
+        return super().load_checkpoint(path, *args, **kwargs)
+
+    def wait(self) -> None:
+        """Block until every save, copy and removal asked for so far is done; raise the first failure."""
+        while self._pending:
+            self._pending.popleft().result()
+
+    def teardown(self) -> None:
+        try:
+            self.wait()
+        finally:
+            self._pending.clear()
+            if self._executor is not None:
+                self._executor.shutdown(wait=True)
+                self._executor = None
+
+    def _run(self, work: Callable[..., object], *args: Any) -> None:
+        """Do ``work`` now, or queue it on the writer thread in background mode."""
+        self._collect()
+        if not self.background:
+            self.wait()
+            work(*args)
+            return
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint-writer")
+        self._pending.append(self._executor.submit(work, *args))
+
+    def _collect(self) -> None:
+        """Drop finished work from the queue, raising the first failure among it."""
+        while self._pending and self._pending[0].done():
+            self._pending.popleft().result()

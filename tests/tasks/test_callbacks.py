@@ -112,6 +112,7 @@ def test_last_is_a_link_to_best_written_at_the_same_step_and_resumes(tmp_path):
     class Watched(ZooCheckpoint):
         def on_train_epoch_end(self, trainer, pl_module) -> None:  # saves after the epoch's validation
             super().on_train_epoch_end(trainer, pl_module)
+            trainer.strategy.checkpoint_io.wait()  # the files are written on a background thread
             links.append(best.stat().st_ino == last.stat().st_ino)
 
     def fit(epochs: int, ckpt_path: str | None = None) -> None:

@@ -12,7 +12,7 @@ import time
 import pytest
 import torch
 
-from tasks.checkpoint_io import AtomicCheckpointIO, atomic_save
+from tasks.checkpoint_io import AtomicCheckpointIO, atomic_copy, atomic_save
 
 SIZE = 4_000_000  # 16 MB of float32: a save takes long enough to be killed in the middle
 
@@ -49,3 +49,50 @@ def test_remote_paths_and_storage_options_go_to_lightning(tmp_path):
     with pytest.raises(TypeError, match="storage_options"):  # Lightning's own refusal, not a silent local save
         io.save_checkpoint({"a": 1}, tmp_path / "y.ckpt", storage_options={"k": 1})
     assert not (tmp_path / "y.ckpt").exists()
+
+
+def test_a_background_save_writes_the_state_at_the_call_while_training_goes_on(tmp_path):
+    io = AtomicCheckpointIO(background=True)
+    weights = torch.zeros(SIZE)
+    io.save_checkpoint({"weights": weights, "step": 1}, tmp_path / "last.ckpt")
+    weights += 1  # the next optimizer step, racing the writer thread
+    io.copy_checkpoint(tmp_path / "last.ckpt", tmp_path / "best.ckpt")  # after the save, in order
+    io.save_checkpoint({"weights": weights, "step": 2}, tmp_path / "last.ckpt")
+    io.remove_checkpoint(tmp_path / "gone.ckpt")
+    state = io.load_checkpoint(tmp_path / "last.ckpt")  # waits for the queue first
+    assert state["step"] == 2 and bool((state["weights"] == 1).all())
+    best = torch.load(tmp_path / "best.ckpt", weights_only=True)
+    assert best["step"] == 1 and bool((best["weights"] == 0).all())  # the snapshot, not the live tensor
+    io.teardown()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.ckpt", "last.ckpt"]
+
+
+def test_a_failed_background_write_is_raised_by_the_next_call_and_by_teardown(tmp_path):
+    (tmp_path / "file").write_text("a file, not a folder")
+    io = AtomicCheckpointIO(background=True)
+    io.save_checkpoint({"a": torch.ones(2)}, tmp_path / "file" / "last.ckpt")  # returns before the write fails
+    with pytest.raises(OSError):
+        io.wait()
+    io.save_checkpoint({"a": torch.ones(2)}, tmp_path / "file" / "last.ckpt")
+    with pytest.raises(OSError):
+        io.teardown()
+    io.save_checkpoint({"a": torch.ones(2)}, tmp_path / "ok.ckpt")  # usable again after teardown
+    io.teardown()
+    assert torch.equal(torch.load(tmp_path / "ok.ckpt", weights_only=True)["a"], torch.ones(2))
+
+
+def test_a_copy_is_a_hard_link_or_else_the_bytes(tmp_path, monkeypatch):
+    atomic_save({"a": torch.arange(3)}, tmp_path / "best.ckpt")
+    atomic_copy(tmp_path / "best.ckpt", tmp_path / "last.ckpt")
+    assert (tmp_path / "last.ckpt").stat().st_ino == (tmp_path / "best.ckpt").stat().st_ino
+
+    def no_links(source, target):
+        raise OSError(1, "Operation not permitted")  # what FAT or some network file systems answer
+
+    monkeypatch.setattr(os, "link", no_links)
+    atomic_copy(tmp_path / "best.ckpt", tmp_path / "copy.ckpt")
+    assert (tmp_path / "copy.ckpt").read_bytes() == (tmp_path / "best.ckpt").read_bytes()
+    assert (tmp_path / "copy.ckpt").stat().st_nlink == 1
+    with pytest.raises(FileNotFoundError):
+        atomic_copy(tmp_path / "missing.ckpt", tmp_path / "other.ckpt")
+    assert not (tmp_path / "other.ckpt").exists()
