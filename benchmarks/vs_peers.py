@@ -1,6 +1,7 @@
 """archzoo against its peers, side by side: the same network built by archzoo and by a peer library,
-trained on the same data for the same epochs, batch and optimiser, one after the other in one process;
-prints the metric and wall-time ratios per epoch and at the end.
+trained on the same data for the same epochs, batch and optimiser, one after the other in one process
+(archzoo first at the 1st, 3rd... seed, last at the others); prints the metric and wall-time ratios
+per epoch and at the end.
 
     .venv/bin/python benchmarks/vs_peers.py --task segmentation --data synthetic --epochs 15
     .venv/bin/python benchmarks/vs_peers.py --task classification --data digits --epochs 10 --peers torchvision timm
@@ -273,20 +274,26 @@ def zoo_fit_args(args: argparse.Namespace, seed: int) -> list[str]:
 
 
 def compare(args: argparse.Namespace) -> dict[str, Any]:
+    """Per side, per seed, (metric, s) after each epoch. The order of the sides alternates with the seeds
+    (archzoo first at the 1st, 3rd... seed, last at the others), so that a machine that slows down or
+    speeds up during a run does not favour one side in the medians."""
     task, runs = args.task, {}
-    for seed in args.seeds:
+    for index, seed in enumerate(args.seeds):
         with tempfile.TemporaryDirectory() as out:
             cli = zoo_cli(task, zoo_fit_args(args, seed), Path(out))
             hp = dict(cli.model.hparams)
-            runs.setdefault("archzoo", []).append(train_zoo(cli, task))
             settings = {k: v for k, v in cli.datamodule.hparams.items() if not k.startswith("_")}
             settings["augment"] = settings["augment"] if args.peer_augment else False
             peer_data = type(cli.datamodule)(**settings)
-            for peer in PEERS[task] if args.peers is None else args.peers:
-                runs.setdefault(peer, []).append(
-                    train_peer(task, peer, peer_data, hp, args.epochs, args.peer_schedule, seed)
+            sides = ["archzoo", *(PEERS[task] if args.peers is None else args.peers)]
+            for side in sides if index % 2 == 0 else sides[::-1]:
+                history = (
+                    train_zoo(cli, task)
+                    if side == "archzoo"
+                    else train_peer(task, side, peer_data, hp, args.epochs, args.peer_schedule, seed)
                 )
-    return runs
+                runs.setdefault(side, []).append(history)
+    return {side: runs[side] for side in sides}  # archzoo first in the table
 
 
 def table(task: str, runs: dict[str, list[list[tuple[float, float]]]]) -> str:

@@ -58,3 +58,17 @@ def test_a_tiny_comparison_reports_both_sides_per_epoch(vs_peers, tmp_path: Path
     printed = capsys.readouterr().out
     assert "archzoo val/acc1" in printed and "time ratio" in printed
     assert (tmp_path / "runs.json").exists()
+
+
+def test_the_sides_take_turns_going_first(vs_peers, monkeypatch) -> None:
+    """A machine that slows down during a run must not favour one side: the order flips with the seed."""
+    order = []
+    monkeypatch.setattr(vs_peers, "train_zoo", lambda cli, task: order.append("archzoo") or [(0.5, 1.0)])
+    monkeypatch.setattr(vs_peers, "train_peer", lambda task, peer, *rest: order.append(peer) or [(0.5, 1.0)])
+    args = vs_peers.parse_args(
+        ["--task", "classification", "--peers", "torchvision", "timm", "--seeds", "0", "1", "2", "--train-size", "8"]
+    )
+    runs = vs_peers.compare(args)
+    first, last = ["archzoo", "torchvision", "timm"], ["timm", "torchvision", "archzoo"]
+    assert order == first + last + first
+    assert list(runs) == ["archzoo", "torchvision", "timm"] and all(len(seeds) == 3 for seeds in runs.values())
