@@ -57,7 +57,9 @@ class Up(nn.Module):
     """Upsample x2 (2x2 transposed conv, or bilinear plus 1x1 conv), join the skip, DoubleConv.
 
     With ``padding="valid"`` the skip is centre-cropped to the upsampled map (the paper); with
-    ``"same"`` the upsampled map is fitted to the skip, so odd sizes round-trip.
+    ``"same"`` the upsampled map is fitted to the skip, so odd sizes round-trip. With ``skip_chs=0``
+    there is no skip to join (a decoder stage above the encoder's finest feature, e.g. from a ResNet's
+    stride-2 stem up to the input's resolution, as segmentation_models_pytorch's last U-Net stage).
     """
 
     def __init__(
@@ -82,8 +84,10 @@ class Up(nn.Module):
         self.padding = padding
         self.conv = DoubleConv(out_chs + skip_chs, out_chs, padding=padding, norm=norm)
 
-    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
         x = self.up(x)
+        if skip is None:
+            return self.conv(x)
         if self.padding == "valid":
             skip = fit_to(skip, x.shape[-2:])
         else:

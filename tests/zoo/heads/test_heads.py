@@ -48,8 +48,22 @@ def test_unet_decoder_skips_repeated_scales_and_custom_widths():
     assert out.shape == (1, 6, 16, 16) and torch.isfinite(out).all()
 
 
+def test_unet_decoder_goes_on_without_skips_to_full_resolution():
+    """smp's last U-Net stage: above the finest feature (a ResNet's stem at stride 2), stages without a
+    skip, each half the previous width, reach the input's resolution; no resize is left to do."""
+    decoder = UNetDecoder(info((8, 2), (16, 4), (32, 8)), full_resolution=True)
+    assert len(decoder.ups) == 3 and decoder.reduction == 1 and decoder.out_chs == 4
+    feats = [torch.randn(1, 8, 16, 16), torch.randn(1, 16, 8, 8), torch.randn(1, 32, 4, 4)]
+    assert decoder(feats).shape == (1, 4, 32, 32)
+    assert UNetDecoder(info((8, 2), (16, 4)), out_reduction=2, full_resolution=True).reduction == 2  # nothing to add
+    deep = UNetDecoder(info((64, 32)), out_reduction=4, full_resolution=True)
+    assert [up.conv[-1].conv.out_channels for up in deep.ups] == [32, 16, 8] and deep.reduction == 4
+    with pytest.raises(ValueError, match="3 entries"):
+        UNetDecoder(info((8, 2), (16, 4), (32, 8)), decoder_channels=[16, 8], full_resolution=True)
+
+
 def test_unet_decoder_errors():
-    with pytest.raises(ValueError, match="reduction 4"):
+    with pytest.raises(ValueError, match="reduction 4 or above.*full_resolution=True"):
         UNetDecoder(info((64, 32)), out_reduction=4)
     with pytest.raises(ValueError, match="2 entries"):
         UNetDecoder(info((4, 1), (8, 2), (16, 4)), decoder_channels=[4])
@@ -110,3 +124,16 @@ def test_the_first_heatmaps_are_near_zero_like_most_target_pixels() -> None:
     assert float(head[-1].weight.std()) == pytest.approx(HeatmapHead.LAST_STD, rel=0.2)
     heatmaps = head.train()(torch.randn(4, 64, 2, 2))
     assert heatmaps.shape == (4, 5, 16, 16) and float(heatmaps.abs().max()) < 0.02
+
+
+def test_a_full_resolution_resnet18_unet_is_smps_size_and_needs_no_resize() -> None:
+    """`full_resolution` is the registered resnet18 U-Net with smp's fifth, skip-less decoder stage: within
+    2% of smp's Unet("resnet18") (14,329,659 parameters), and its class maps come out at the input's size
+    from the decoder itself (a bilinear resize of them would not change them)."""
+    from zoo import create_model
+
+    net = create_model("resnet18", task="segmentation", num_classes=11, full_resolution=True).eval()
+    assert abs(sum(p.numel() for p in net.parameters()) - 14_329_659) <= 0.02 * 14_329_659
+    assert net.decoder.reduction == 1 and len(net.decoder.ups) == 5
+    with torch.no_grad():
+        assert net(torch.randn(1, 3, 64, 48)).shape == (1, 11, 64, 48)
