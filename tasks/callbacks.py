@@ -38,7 +38,7 @@ class ZooCheckpoint(ModelCheckpoint):
     - SIGTERM (what schedulers and ``kill`` send) and Ctrl-C stop the fit after the current training
       step (or, when it is an epoch's last, after the validation and checkpoint that follow it),
       save ``last.ckpt`` and exit with status 128 + signal number (143, 130). A second signal stops
-      at once, without saving.
+      at once, without saving again (a checkpoint already being written is finished).
     - Every save is atomic and written on a background thread while training goes on
       (`tasks.checkpoint_io.AtomicCheckpointIO` with ``background=True``), unless the trainer was
       given another checkpoint IO plugin. Every file is on disk when ``trainer.fit`` returns or
@@ -185,11 +185,15 @@ class ZooCheckpoint(ModelCheckpoint):
         self._previous_handlers = {}
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
-        """Finish the checkpoint writes before Lightning's loggers finalise the failed run (a W&B logger
-        with ``log_model`` uploads them then), and restore the signal handlers."""
+        """Restore the signal handlers and finish the checkpoint writes now, so that a failed write is
+        reported as a warning instead of replacing, at teardown, the exception that stopped the fit
+        (a SIGTERM must still exit with 143)."""
         self._restore_handlers()
         if isinstance(trainer.strategy.checkpoint_io, AtomicCheckpointIO):
-            trainer.strategy.checkpoint_io.wait()
+            try:
+                trainer.strategy.checkpoint_io.wait()
+            except Exception as error:
+                rank_zero_warn(f"A checkpoint could not be written while the fit stopped: {error!r}")
         if isinstance(exception, SIGTERMException) and exception.code is None:  # Lightning's, before training
             exception.code = 128 + signal.SIGTERM
 

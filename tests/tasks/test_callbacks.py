@@ -14,6 +14,7 @@ import pytest
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.loggers import Logger
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from tasks import ClassificationTask, SegmentationTask
 from tasks.callbacks import ModelStats, ZooCheckpoint
@@ -281,3 +282,16 @@ def test_sigterm_and_ctrl_c_save_last_and_exit_non_zero(uninterrupted, tmp_path,
     assert 2 <= stopped["global_step"] < STEPS_PER_EPOCH * EPOCHS
     main(_fit_args(tmp_path, 0, "--ckpt_path=last"))
     _assert_same_run(tmp_path, uninterrupted)
+
+
+def test_a_write_that_fails_as_the_fit_stops_is_a_warning_not_a_new_exception(tmp_path):
+    """The exception that stopped the fit (a SIGTERM's exit status 143) must reach the caller, not a
+    checkpoint's OSError raised at teardown."""
+    io = AtomicCheckpointIO(background=True)
+    io.save_checkpoint({"a": torch.ones(1)}, tmp_path / "not-a-folder")
+    io.wait()
+    io.save_checkpoint({"a": torch.ones(1)}, tmp_path / "not-a-folder" / "last.ckpt")  # fails on the writer thread
+    trainer = SimpleNamespace(strategy=SimpleNamespace(checkpoint_io=io))
+    with pytest.warns(UserWarning, match="could not be written"):
+        ZooCheckpoint().on_exception(trainer, None, SIGTERMException(143))
+    io.teardown()  # nothing left to raise

@@ -12,7 +12,7 @@ import time
 import pytest
 import torch
 
-from tasks.checkpoint_io import AtomicCheckpointIO, atomic_copy, atomic_save
+from tasks.checkpoint_io import AtomicCheckpointIO, atomic_copy, atomic_save, snapshot
 
 SIZE = 4_000_000  # 16 MB of float32: a save takes long enough to be killed in the middle
 
@@ -96,3 +96,37 @@ def test_a_copy_is_a_hard_link_or_else_the_bytes(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError):
         atomic_copy(tmp_path / "missing.ckpt", tmp_path / "other.ckpt")
     assert not (tmp_path / "other.ckpt").exists()
+
+
+def test_after_a_failed_save_the_link_and_removal_queued_behind_it_are_skipped(tmp_path, monkeypatch):
+    """A disk that fills while best.ckpt is written must not leave last.ckpt linked to the previous best
+    (a resume would go back in time) nor remove anything; the work asked for after the error runs."""
+    io = AtomicCheckpointIO(background=True)
+    io.save_checkpoint({"step": 1}, tmp_path / "best.ckpt")
+    io.save_checkpoint({"step": 2}, tmp_path / "last.ckpt")
+    io.wait()
+
+    def disk_full(obj, path):
+        time.sleep(0.2)  # the copy and removal below are queued while this write runs
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("tasks.checkpoint_io.atomic_save", disk_full)
+    io.save_checkpoint({"step": 3}, tmp_path / "best.ckpt")
+    io.copy_checkpoint(tmp_path / "best.ckpt", tmp_path / "last.ckpt")
+    io.remove_checkpoint(tmp_path / "best.ckpt")
+    with pytest.raises(OSError, match="No space"):
+        io.wait()  # drains the whole queue, then raises the failure once
+    assert torch.load(tmp_path / "last.ckpt", weights_only=True)["step"] == 2
+    assert torch.load(tmp_path / "best.ckpt", weights_only=True)["step"] == 1
+    io.copy_checkpoint(tmp_path / "best.ckpt", tmp_path / "last.ckpt")  # asked for after the report: runs
+    io.teardown()
+    assert torch.load(tmp_path / "last.ckpt", weights_only=True)["step"] == 1
+
+
+def test_a_snapshot_is_on_the_cpu_and_keeps_the_state_dicts_metadata():
+    layer = torch.nn.BatchNorm2d(2)
+    state = {"state_dict": layer.state_dict(), "optimizer_states": [{"state": {0: {"m": torch.ones(2)}}}]}
+    copy = snapshot(state)
+    assert copy["state_dict"]._metadata == layer.state_dict()._metadata  # module versions, as torch.save keeps them
+    assert copy["state_dict"]["weight"].data_ptr() != layer.weight.data_ptr()
+    assert torch.equal(copy["optimizer_states"][0]["state"][0]["m"], torch.ones(2))
