@@ -111,7 +111,13 @@ class UNet(HeadOnBackbone):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.head(self.decoder(self.forward_intermediates(x, intermediates_only=True)))
-        if not self.valid and self.decoder.reduction != self.out_reduction:
-            size = [-(-s // self.out_reduction) for s in x.shape[-2:]]
-            out = F.interpolate(out, size=size, mode="bilinear", align_corners=False)
+        if self.valid:
+            return out
+        size = [-(-s // self.out_reduction) for s in x.shape[-2:]]
+        if self.decoder.reduction != self.out_reduction:
+            return F.interpolate(out, size=size, mode="bilinear", align_corners=False)
+        if self.decoder.num_skips < len(self.decoder.ups):
+            # skip-less stages double the stem's rounded-up size (63 -> 32 -> 64): trim the bottom and
+            # right, the side the strided convs rounded up on
+            return out[..., : size[0], : size[1]]
         return out
