@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import random
 import statistics
 import tempfile
 import time
@@ -250,7 +251,17 @@ def zoo_cli(task: str, args: list[str], out: Path) -> ZooCLI:
     )
 
 
-def train_zoo(cli: ZooCLI, task: str) -> list[tuple[float, float]]:
+def rng_states() -> tuple[Any, ...]:
+    """The random states `zoo fit`'s training draws from: torch's, NumPy's and Python's."""
+    return torch.get_rng_state(), np.random.get_state(), random.getstate()
+
+
+def train_zoo(cli: ZooCLI, task: str, rng: tuple[Any, ...]) -> list[tuple[float, float]]:
+    """Fit as `zoo fit` does, from the random states ``rng`` that building ``cli`` left (`rng_states`),
+    whichever side trained before."""
+    torch.set_rng_state(rng[0])
+    np.random.set_state(rng[1])
+    random.setstate(rng[2])
     clock = EpochClock(METRIC[task])
     cli.trainer.callbacks.append(clock)
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
@@ -281,6 +292,7 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
     for index, seed in enumerate(args.seeds):
         with tempfile.TemporaryDirectory() as out:
             cli = zoo_cli(task, zoo_fit_args(args, seed), Path(out))
+            rng = rng_states()
             hp = dict(cli.model.hparams)
             settings = {k: v for k, v in cli.datamodule.hparams.items() if not k.startswith("_")}
             settings["augment"] = settings["augment"] if args.peer_augment else False
@@ -288,7 +300,7 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
             sides = ["archzoo", *(PEERS[task] if args.peers is None else args.peers)]
             for side in sides if index % 2 == 0 else sides[::-1]:
                 history = (
-                    train_zoo(cli, task)
+                    train_zoo(cli, task, rng)
                     if side == "archzoo"
                     else train_peer(task, side, peer_data, hp, args.epochs, args.peer_schedule, seed)
                 )

@@ -48,13 +48,17 @@ def test_archzoo_side_is_the_peers_network(vs_peers, tmp_path: Path, task, peer,
 
 def test_a_tiny_comparison_reports_both_sides_per_epoch(vs_peers, tmp_path: Path, capsys) -> None:
     tiny = "--task classification --peers torchvision --epochs 2 --train-size 32 --val-size 16 --batch-size 16"
-    runs = vs_peers.main([*tiny.split(), "--image-size", "32", "--out", str(tmp_path / "runs.json")])
+    runs = vs_peers.main(
+        [*tiny.split(), "--image-size", "32", "--seeds", "0", "0", "--out", str(tmp_path / "runs.json")]
+    )
     assert set(runs) == {"archzoo", "torchvision"}
     for side in runs.values():
-        (epochs,) = side  # one seed
-        assert len(epochs) == 2
-        assert all(0.0 <= metric <= 1.0 for metric, _ in epochs)
-        assert 0 < epochs[0][1] < epochs[1][1]  # seconds since the start grow
+        first, second = side  # seed 0 twice: archzoo trains first, then last
+        assert len(first) == 2
+        assert all(0.0 <= metric <= 1.0 for metric, _ in first)
+        assert 0 < first[0][1] < first[1][1]  # seconds since the start grow
+        # the same metrics whichever side trained first: each starts from its own seed's random state
+        assert [metric for metric, _ in first] == [metric for metric, _ in second]
     printed = capsys.readouterr().out
     assert "archzoo val/acc1" in printed and "time ratio" in printed
     assert (tmp_path / "runs.json").exists()
@@ -63,7 +67,7 @@ def test_a_tiny_comparison_reports_both_sides_per_epoch(vs_peers, tmp_path: Path
 def test_the_sides_take_turns_going_first(vs_peers, monkeypatch) -> None:
     """A machine that slows down during a run must not favour one side: the order flips with the seed."""
     order = []
-    monkeypatch.setattr(vs_peers, "train_zoo", lambda cli, task: order.append("archzoo") or [(0.5, 1.0)])
+    monkeypatch.setattr(vs_peers, "train_zoo", lambda cli, task, rng: order.append("archzoo") or [(0.5, 1.0)])
     monkeypatch.setattr(vs_peers, "train_peer", lambda task, peer, *rest: order.append(peer) or [(0.5, 1.0)])
     args = vs_peers.parse_args(
         ["--task", "classification", "--peers", "torchvision", "timm", "--seeds", "0", "1", "2", "--train-size", "8"]
