@@ -46,7 +46,17 @@ def reference(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
 @pytest.mark.parametrize("task", zoo.TASKS)
 @pytest.mark.parametrize("name", list(TINY))
 def test_onnx_and_torch_export_match_the_model(tmp_path: Path, name: str, task: str) -> None:
-    model = trained_like(name, task)
+    assert_exports_match(trained_like(name, task), tmp_path)
+
+
+def test_a_full_resolution_unet_exports_odd_sizes_trimmed(tmp_path: Path) -> None:
+    """The trim after the skip-less decoder stages follows the traced input size (67 -> 68 -> 67)."""
+    assert_exports_match(trained_like("resnet18", "segmentation", full_resolution=True), tmp_path)
+
+
+def assert_exports_match(model: torch.nn.Module, tmp_path: Path) -> None:
+    """The ONNX file and the torch.export program of ``model`` give its outputs at batch 1 and 3 and two
+    input sizes it takes (an odd one where any size goes)."""
     onnx_file, pt2_file = export_onnx(model, tmp_path / "m.onnx"), save_program(model, tmp_path / "m.pt2")
     session = onnxruntime.InferenceSession(str(onnx_file))
     program = torch.export.load(pt2_file).module()

@@ -118,6 +118,7 @@ class UNet(HeadOnBackbone):
             return F.interpolate(out, size=size, mode="bilinear", align_corners=False)
         if self.decoder.num_skips < len(self.decoder.ups):
             # skip-less stages double the stem's rounded-up size (63 -> 32 -> 64): trim the bottom and
-            # right, the side the strided convs rounded up on
-            return out[..., : size[0], : size[1]]
+            # right, the side the strided convs rounded up on (F.pad by a negative amount crops; unlike a
+            # slice, it puts no guard on the input size in an exported graph)
+            return F.pad(out, (0, size[1] - out.shape[-1], 0, size[0] - out.shape[-2]))
         return out
